@@ -1,0 +1,100 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "xapi-swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "xapi-server", targets: ["xapi-server"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // Layer 0: xenstored — knows nothing above it.
+        .target(
+            name: "Xenstore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Layer 1: xenopsd — drives simulated domains through Xenstore.
+        .target(
+            name: "Xenops",
+            dependencies: [
+                "Xenstore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Layer 1: the object database — datamodel, values, generations, events, persistence.
+        .target(
+            name: "XapiDB",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Layer 2: the XenAPI itself, over XapiDB and Xenops.
+        .target(
+            name: "Xapi",
+            dependencies: [
+                "XapiDB", "Xenops",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Layer 3: HTTP, wire codecs, routing to Xapi.
+        .target(
+            name: "RPCServer",
+            dependencies: [
+                "Xapi",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "xapi-server",
+            dependencies: [
+                "RPCServer", "Xapi", "XapiDB", "Xenops", "Xenstore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "XenstoreTests", dependencies: ["Xenstore"], swiftSettings: upcoming),
+        .testTarget(name: "XenopsTests", dependencies: ["Xenops"], swiftSettings: upcoming),
+        .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),
+        .testTarget(name: "XapiTests", dependencies: ["Xapi"], swiftSettings: upcoming),
+        .testTarget(name: "RPCServerTests", dependencies: ["RPCServer"], swiftSettings: upcoming),
+    ],
+    swiftLanguageModes: [.v6]
+)

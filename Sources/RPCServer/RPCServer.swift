@@ -1,0 +1,1 @@
+// The RPCServer module; see ARCHITECTURE.md.

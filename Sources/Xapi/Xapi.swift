@@ -1,0 +1,1 @@
+// The Xapi module; see ARCHITECTURE.md.

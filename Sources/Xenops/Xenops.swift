@@ -1,0 +1,1 @@
+// The Xenops module; see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// The Xenstore module; see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// Entry point; wiring arrives with the foundation issue.
