@@ -1,0 +1,91 @@
+/// Every failure a XenAPI call can return, mapped to xapi's wire form (`[CODE, params…]`) in one
+/// place: `errorDescription`. Parameter lists follow what xapi really sends, which sometimes
+/// differs from the datamodel's documentation (see reference §3).
+public enum XapiError: Error, Sendable, Hashable {
+    case handleInvalid(class: String, ref: String)
+    case uuidInvalid(class: String, uuid: String)
+    case messageMethodUnknown(String)
+    case messageParameterCountMismatch(method: String, expected: Int, received: Int)
+    case messageRemoved
+    /// Wrong argument types and unexpected conditions, with xapi's message text.
+    case internalError(String)
+    case invalidValue(field: String, value: String)
+    case mapDuplicateKey(table: String, field: String, ref: String, key: String)
+    case uniquenessViolation(table: String, field: String, value: String)
+    case sessionAuthenticationFailed(user: String, message: String)
+    case sessionInvalid(String)
+    /// The parameter is `trackid=<md5 hex of the session ref>`, not the ref.
+    case sessionNotRegistered(handle: String)
+    case eventsLost
+    case eventFromTokenParseFailure(String)
+    case notImplemented(String)
+    /// `Async.` of a message without an async mode: xapi's `["Fault", …]` pseudo-error.
+    case noAsyncMode(rpc: String)
+    case tooManyPendingTasks
+    case taskCancelled(task: String)
+    /// `expected` are lower-case power states, `actual` lower-case.
+    case vmBadPowerState(vm: String, expected: [String], actual: String)
+    case operationNotAllowed(String)
+    case operationBlocked(ref: String, code: String)
+    case otherOperationInProgress(class: String, ref: String, operation: String, task: String)
+    case vmIsTemplate(vm: String, operation: String)
+    case vmIsSnapshot(vm: String, operation: String)
+    case vmLacksFeature(vm: String)
+    case vmMissingPVDrivers(vm: String)
+    case vmNonSuspendable(vm: String, reason: String)
+    case cannotResetControlDomain(vm: String)
+    case provisionOnlyAllowedOnTemplate
+    case deviceAlreadyAttached(device: String)
+    case deviceAlreadyDetached(device: String)
+    case vdiInUse(vdi: String, operation: String)
+    case srFull(requested: Int64, maximum: Int64)
+    case vmRequiresSR(vm: String, sr: String)
+    case hostNotLive
+    case noHostsAvailable
+
+    /// The `ErrorDescription` list: code first, then the parameters as strings.
+    public var errorDescription: [String] {
+        switch self {
+        case .handleInvalid(let c, let r): ["HANDLE_INVALID", c, r]
+        case .uuidInvalid(let c, let u): ["UUID_INVALID", c, u]
+        case .messageMethodUnknown(let m): ["MESSAGE_METHOD_UNKNOWN", m]
+        case .messageParameterCountMismatch(let m, let e, let r):
+            ["MESSAGE_PARAMETER_COUNT_MISMATCH", m, String(e), String(r)]
+        case .messageRemoved: ["MESSAGE_REMOVED"]
+        case .internalError(let m): ["INTERNAL_ERROR", m]
+        case .invalidValue(let f, let v): ["INVALID_VALUE", f, v]
+        case .mapDuplicateKey(let t, let f, let r, let k): ["MAP_DUPLICATE_KEY", t, f, r, k]
+        case .uniquenessViolation(let t, let f, let v): ["DB_UNIQUENESS_CONSTRAINT_VIOLATION", t, f, v]
+        case .sessionAuthenticationFailed(let u, let m): ["SESSION_AUTHENTICATION_FAILED", u, m]
+        case .sessionInvalid(let s): ["SESSION_INVALID", s]
+        case .sessionNotRegistered(let h): ["SESSION_NOT_REGISTERED", h]
+        case .eventsLost: ["EVENTS_LOST"]
+        case .eventFromTokenParseFailure(let t): ["EVENT_FROM_TOKEN_PARSE_FAILURE", t]
+        case .notImplemented(let f): ["NOT_IMPLEMENTED", f]
+        case .noAsyncMode(let rpc): ["Fault", "No async mode for this operation (rpc: \(rpc))"]
+        case .tooManyPendingTasks: ["TOO_MANY_PENDING_TASKS"]
+        case .taskCancelled(let t): ["TASK_CANCELLED", t]
+        case .vmBadPowerState(let vm, let expected, let actual):
+            ["VM_BAD_POWER_STATE", vm, expected.joined(separator: ", "), actual]
+        case .operationNotAllowed(let r): ["OPERATION_NOT_ALLOWED", r]
+        case .operationBlocked(let r, let c): ["OPERATION_BLOCKED", r, c]
+        case .otherOperationInProgress(let c, let r, let o, let t): ["OTHER_OPERATION_IN_PROGRESS", c, r, o, t]
+        case .vmIsTemplate(let vm, let op): ["VM_IS_TEMPLATE", vm, op]
+        case .vmIsSnapshot(let vm, let op): ["VM_IS_SNAPSHOT", vm, op]
+        case .vmLacksFeature(let vm): ["VM_LACKS_FEATURE", vm]
+        case .vmMissingPVDrivers(let vm): ["VM_MISSING_PV_DRIVERS", vm]
+        case .vmNonSuspendable(let vm, let reason): ["VM_NON_SUSPENDABLE", vm, reason]
+        case .cannotResetControlDomain(let vm): ["CANNOT_RESET_CONTROL_DOMAIN", vm]
+        case .provisionOnlyAllowedOnTemplate: ["PROVISION_ONLY_ALLOWED_ON_TEMPLATE"]
+        case .deviceAlreadyAttached(let d): ["DEVICE_ALREADY_ATTACHED", d]
+        case .deviceAlreadyDetached(let d): ["DEVICE_ALREADY_DETACHED", d]
+        case .vdiInUse(let v, let op): ["VDI_IN_USE", v, op]
+        case .srFull(let r, let m): ["SR_FULL", String(r), String(m)]
+        case .vmRequiresSR(let vm, let sr): ["VM_REQUIRES_SR", vm, sr]
+        case .hostNotLive: ["HOST_NOT_LIVE"]
+        case .noHostsAvailable: ["NO_HOSTS_AVAILABLE"]
+        }
+    }
+
+    public var code: String { errorDescription[0] }
+}

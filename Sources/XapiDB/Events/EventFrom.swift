@@ -1,0 +1,128 @@
+/// An `event.from` token: the database generation and the message generation the caller has
+/// seen, written `%020d,%020d` so that string order is numeric order.
+public struct EventToken: Sendable, Hashable, CustomStringConvertible {
+    public var generation: Int64
+    public var messageGeneration: Int64
+
+    public init(generation: Int64, messageGeneration: Int64) {
+        self.generation = generation
+        self.messageGeneration = messageGeneration
+    }
+
+    public static let beginning = EventToken(generation: 0, messageGeneration: 0)
+
+    /// `""` is the beginning; otherwise exactly two comma-separated decimal int64s.
+    public init?(parsing text: String) {
+        if text.isEmpty {
+            self = .beginning
+            return
+        }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count == 2,
+              let g = EventToken.parseInt(parts[0]), let m = EventToken.parseInt(parts[1])
+        else { return nil }
+        self.init(generation: g, messageGeneration: m)
+    }
+
+    private static func parseInt(_ s: Substring) -> Int64? {
+        let t = s.drop { $0 == " " }
+        guard !t.isEmpty, t.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == "+") }) else { return nil }
+        return Int64(t)
+    }
+
+    public var description: String { EventToken.pad(generation) + "," + EventToken.pad(messageGeneration) }
+
+    private static func pad(_ v: Int64) -> String {
+        let digits = String(v.magnitude)
+        let width = v < 0 ? 19 : 20
+        let padded = String(repeating: "0", count: max(0, width - digits.count)) + digits
+        return v < 0 ? "-" + padded : padded
+    }
+}
+
+/// One `event.from` scan: the coalesced events and the token to continue from.
+public struct EventBatch: Sendable {
+    public var events: [Value]
+    public var token: EventToken
+}
+
+extension DatabaseState {
+    /// Every object changed after `token` that `subscription` covers, at most one event each:
+    /// created since → `add` (current record), modified → `mod` (current record), deleted →
+    /// `del` (no snapshot) unless it was also created inside the window. Messages come first,
+    /// then adds, mods and dels, as xapi orders them. Cost: the change-log entries after the
+    /// token, not the number of objects.
+    public func collectEvents(since token: EventToken, subscription: Subscription) -> EventBatch {
+        let messages = messageTableIndex
+        var messageEvents: [Value] = []
+        var adds: [Value] = []
+        var mods: [Value] = []
+        var dels: [Value] = []
+        var last = token
+        for entry in changeLog.entries(after: min(token.generation, token.messageGeneration)) {
+            let isMessage = entry.table == messages
+            let since = isMessage ? token.messageGeneration : token.generation
+            guard entry.generation > since, isLive(entry) else { continue }
+            let wanted = isMessage ? subscription.mayMatch(table: entry.table)
+                                   : subscription.matches(table: entry.table, ref: entry.ref)
+            guard wanted else { continue }
+            let schema = model.classes[entry.table]
+            let event: Value
+            let kind: ChangeKind
+            if let row = tables[entry.table].rows[entry.ref] {
+                kind = row.created > since ? .add : .mod
+                event = .structure([
+                    "id": .string(isMessage ? "0" : String(entry.generation)),
+                    "timestamp": .string("0.0"),
+                    "class": .string(schema.eventName),
+                    "operation": .string(kind.rawValue),
+                    "ref": .string(entry.ref),
+                    "snapshot": .structure(record(of: row, table: entry.table)),
+                ])
+            } else {
+                guard let tombstone = tables[entry.table].tombstone(ref: entry.ref, deletedAt: entry.generation),
+                      tombstone.created <= since
+                else { continue }
+                kind = .del
+                event = .structure([
+                    "id": .string(isMessage ? "0" : String(entry.generation)),
+                    "timestamp": .string("0.0"),
+                    "class": .string(schema.eventName),
+                    "operation": .string(kind.rawValue),
+                    "ref": .string(entry.ref),
+                ])
+            }
+            if isMessage {
+                messageEvents.append(event)
+                last.messageGeneration = max(last.messageGeneration, entry.generation)
+            } else {
+                switch kind {
+                case .add: adds.append(event)
+                case .mod: mods.append(event)
+                case .del: dels.append(event)
+                }
+                last.generation = max(last.generation, entry.generation)
+            }
+        }
+        return EventBatch(events: messageEvents + adds + mods + dels, token: last)
+    }
+
+    /// Row counts of every table, whether subscribed or not, as `<i4>` like xapi.
+    public func validRefCounts() -> Structure {
+        var counts = Structure()
+        for schema in model.classes where schema.isTable {
+            counts.append(schema.eventName, .int32(Int32(clamping: tables[schema.index].rows.count)))
+        }
+        return counts
+    }
+
+    /// Whether anything `subscription` covers changed after `generation` (a cheap re-check
+    /// before parking, so a change racing the scan is never slept through).
+    func hasChanges(after generation: Int64, matching subscription: Subscription) -> Bool {
+        let messages = messageTableIndex
+        return changeLog.entries(after: generation).contains { entry in
+            entry.table == messages ? subscription.mayMatch(table: entry.table)
+                                    : subscription.matches(table: entry.table, ref: entry.ref)
+        }
+    }
+}
