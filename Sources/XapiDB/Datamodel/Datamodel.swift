@@ -28,6 +28,7 @@ public struct Datamodel: Sendable {
         byLowercasedName = Dictionary(classes.map { ($0.name.lowercased(), $0.index) }, uniquingKeysWith: { a, _ in a })
         Datamodel.resolveRelations(&classes, byName: byName)
         self.classes = classes
+        silentTables = Set(classes.filter { !$0.generatesEvents }.map(\.index))
     }
 
     /// Exact datamodel spelling (`VM`, `host`, `VM_metrics`), as wire names and `event.inject` use.
@@ -43,6 +44,9 @@ public struct Datamodel: Sendable {
     /// Classes that are database tables (everything with a record except xapi's in-memory
     /// pseudo-classes such as `event` and `data_source`).
     public var tables: [ClassSchema] { classes.filter(\.isTable) }
+
+    /// Tables whose changes never become events (sessions, users, secrets…).
+    public let silentTables: Set<Int>
 
     private static func resolveRelations(_ classes: inout [ClassSchema], byName: [String: Int]) {
         for relation in Relation.xapi {

@@ -11,17 +11,21 @@ public struct Subscription: Sendable, Hashable {
     }
 
     let items: [Item]
+    /// Tables that never produce events, even for `*`.
+    private let silent: Set<Int>
     /// The original strings, so `unregister` can remove exactly what was registered.
     public let strings: [String]
 
     public init(_ strings: [String], model: Datamodel) {
         self.strings = strings
         items = strings.map { Subscription.parse($0, model: model) }
+        silent = model.silentTables
     }
 
-    private init(items: [Item], strings: [String]) {
+    private init(items: [Item], strings: [String], silent: Set<Int>) {
         self.items = items
         self.strings = strings
+        self.silent = silent
     }
 
     private static func parse(_ text: String, model: Datamodel) -> Item {
@@ -42,7 +46,7 @@ public struct Subscription: Sendable, Hashable {
 
     /// Whether a change to `ref` in `table` is of interest.
     public func matches(table: Int, ref: String) -> Bool {
-        items.contains { item in
+        !silent.contains(table) && items.contains { item in
             switch item {
             case .all: true
             case .table(let t): t == table
@@ -54,7 +58,7 @@ public struct Subscription: Sendable, Hashable {
 
     /// Whether any object of `table` can match (a cheap pre-filter before building snapshots).
     public func mayMatch(table: Int) -> Bool {
-        items.contains { item in
+        !silent.contains(table) && items.contains { item in
             switch item {
             case .all: true
             case .table(let t), .object(let t, _): t == table
@@ -95,11 +99,11 @@ public struct Subscription: Sendable, Hashable {
             keptItems.append(item)
             keptStrings.append(string)
         }
-        return Subscription(items: keptItems, strings: keptStrings)
+        return Subscription(items: keptItems, strings: keptStrings, silent: silent)
     }
 
     /// New registrations are prepended, duplicates kept (xapi's `register`).
     func prepending(_ other: Subscription) -> Subscription {
-        Subscription(items: other.items + items, strings: other.strings + strings)
+        Subscription(items: other.items + items, strings: other.strings + strings, silent: silent)
     }
 }

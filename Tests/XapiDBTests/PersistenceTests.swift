@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import Testing
+@testable import XapiDB
+
+@Suite struct PersistenceTests {
+    func temporaryPath() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xapidb-\(Identifiers.uuid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent("state.db").path
+    }
+
+    @Test func restartRestoresRefsUUIDsRelationsAndGenerations() async throws {
+        let path = try temporaryPath()
+        let first = Database()
+        let t = Tables(first)
+        let persister = Persister(database: first, store: try SQLiteStore(path: path), logger: Logger(label: "test"))
+        #expect(try await persister.load() == 0)
+        let loop = Task { await persister.run() }
+        let (vm, vbd, gone) = try first.write { s throws in
+            let vm = try s.make(t.vm, ["name_label": .string("kept")])
+            let vbd = try s.make(t.vbd, ["VM": .string(vm)])
+            let gone = try s.make(t.vm)
+            _ = try s.make(t.session)                     // sessions are not persisted
+            return (vm, vbd, gone)
+        }
+        try first.write { s throws in try s.delete(t.vm, gone) }
+        await first.waitUntilDurable()
+        let generation = first.generation
+        persister.stop()
+        await loop.value
+
+        let second = Database()
+        let restored = try await Persister(database: second, store: try SQLiteStore(path: path), logger: Logger(label: "test")).load()
+        #expect(restored == 2)
+        let vmRecord = try second.read { s throws in try s.record(t.vm, vm) }
+        #expect(vmRecord["name_label"] == .string("kept"))
+        #expect(vmRecord["VBDs"] == .array([.string(vbd)]))
+        #expect(try second.read { s throws in try s.ref(uuid: vmRecord["uuid"]!.stringValue!, in: t.vm) } == vm)
+        #expect(second.read { $0.contains(t.vm, gone) } == false)
+        #expect(second.read { $0.count(t.session) } == 0)
+        #expect(second.generation == generation)
+        let batch = second.read { $0.collectEvents(since: .beginning, subscription: Subscription(["vm"], model: second.model)) }
+        #expect(batch.events.count == 1)
+    }
+
+    @Test func durabilityWaitsForTheFlush() async throws {
+        let path = try temporaryPath()
+        let db = Database()
+        let t = Tables(db)
+        let persister = Persister(database: db, store: try SQLiteStore(path: path), logger: Logger(label: "test"))
+        _ = try await persister.load()
+        try db.write { s throws in _ = try s.make(t.vm) }
+        let waiter = Task { await db.waitUntilDurable(); return true }
+        try await Task.sleep(for: .milliseconds(100))
+        let loop = Task { await persister.run() }
+        #expect(await waiter.value)
+        persister.stop()
+        await loop.value
+        let stored = try await SQLiteStore(path: path).load()
+        #expect(stored.objects.count == 1)
+    }
+}
