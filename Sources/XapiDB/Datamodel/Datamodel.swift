@@ -169,6 +169,12 @@ public struct MessageSchema: Sendable {
         public let name: String
         public let type: FieldType
         public let defaultValue: Value?
+
+        public init(name: String, type: FieldType, defaultValue: Value? = nil) {
+            self.name = name
+            self.type = type
+            self.defaultValue = defaultValue
+        }
     }
 
     public let className: String
@@ -189,6 +195,19 @@ public struct MessageSchema: Sendable {
     public var callParameters: ArraySlice<Parameter> { takesSession ? parameters.dropFirst() : parameters[...] }
 
     public var wireName: String { "\(className).\(name)" }
+
+    /// A message the datamodel facts do not list but xapi serves (`get_all_where`).
+    public init(className: String, name: String, parameters: [Parameter], result: FieldType,
+                isImplicit: Bool, isAsync: Bool, lifecycle: Lifecycle = .published, errors: [String] = []) {
+        self.className = className
+        self.name = name
+        self.parameters = parameters
+        self.result = result
+        self.isImplicit = isImplicit
+        self.isAsync = isAsync
+        self.lifecycle = lifecycle
+        self.errors = errors
+    }
 
     init(_ raw: DatamodelFile.Message, className: String) throws {
         self.className = className

@@ -42,6 +42,18 @@ public enum XapiError: Error, Sendable, Hashable {
     case vmRequiresSR(vm: String, sr: String)
     case hostNotLive
     case noHostsAvailable
+    case onlyRevertSnapshot
+    case vmIsImmobile(vm: String)
+    case vmHasVGPU(vm: String)
+    case vmHasPCIAttached(vm: String)
+    case vmHasVUSBs(vm: String)
+    case vmSnapshotWithQuiesceNotSupported(vm: String)
+    case vtpmMaxAmountReached(count: Int)
+    case notSystemDomain(vm: String)
+    case vdiIsNotInSR(vdi: String, sr: String)
+    case invalidDevice(String)
+    case deviceNotAttached(device: String)
+    case vmHasNoSuspendVDI(vm: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
     public var errorDescription: [String] {
@@ -84,6 +96,18 @@ public enum XapiError: Error, Sendable, Hashable {
         case .vmRequiresSR(let vm, let sr): ["VM_REQUIRES_SR", vm, sr]
         case .hostNotLive: ["HOST_NOT_LIVE"]
         case .noHostsAvailable: ["NO_HOSTS_AVAILABLE"]
+        case .onlyRevertSnapshot: ["REVERT_ONLY_ALLOWED_ON_SNAPSHOT"]
+        case .vmIsImmobile(let vm): ["VM_IS_IMMOBILE", vm]
+        case .vmHasVGPU(let vm): ["VM_HAS_VGPU", vm]
+        case .vmHasPCIAttached(let vm): ["VM_HAS_PCI_ATTACHED", vm]
+        case .vmHasVUSBs(let vm): ["VM_HAS_VUSBS", vm]
+        case .vmSnapshotWithQuiesceNotSupported(let vm): ["VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED", vm]
+        case .vtpmMaxAmountReached(let n): ["VTPM_MAX_AMOUNT_REACHED", String(n)]
+        case .notSystemDomain(let vm): ["NOT_SYSTEM_DOMAIN", vm]
+        case .vdiIsNotInSR(let vdi, let sr): ["VDI_NOT_IN_SR", vdi, sr]
+        case .invalidDevice(let d): ["INVALID_DEVICE", d]
+        case .deviceNotAttached(let d): ["DEVICE_NOT_ATTACHED", d]
+        case .vmHasNoSuspendVDI(let vm): ["VM_HAS_NO_SUSPEND_VDI", vm]
         }
     }
 

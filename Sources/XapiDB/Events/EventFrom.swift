@@ -52,14 +52,18 @@ extension DatabaseState {
     /// `del` (no snapshot) unless it was also created inside the window. Messages come first,
     /// then adds, mods and dels, as xapi orders them. Cost: the change-log entries after the
     /// token, not the number of objects.
-    public func collectEvents(since token: EventToken, subscription: Subscription) -> EventBatch {
+    ///
+    /// `scanningAfter` lets a caller that already found nothing up to a generation skip those
+    /// entries on its next scan (they cannot match later: a later change has a later entry).
+    public func collectEvents(since token: EventToken, scanningAfter scanned: Int64 = 0,
+                              subscription: Subscription) -> EventBatch {
         let messages = messageTableIndex
         var messageEvents: [Value] = []
         var adds: [Value] = []
         var mods: [Value] = []
         var dels: [Value] = []
         var last = token
-        for entry in changeLog.entries(after: min(token.generation, token.messageGeneration)) {
+        for entry in changeLog.entries(after: max(scanned, min(token.generation, token.messageGeneration))) {
             let isMessage = entry.table == messages
             let since = isMessage ? token.messageGeneration : token.generation
             guard entry.generation > since, isLive(entry) else { continue }

@@ -1,0 +1,35 @@
+/// Tunables of the XenAPI layer. Defaults are xapi's own (xen-api ocaml/xapi/xapi_globs.ml),
+/// except where a measurement in README.md justifies a different choice.
+public struct XapiConfiguration: Sendable {
+    /// The local superuser's name and password for TCP logins (unix-socket logins need neither).
+    public var user = "root"
+    public var password: String
+
+    /// Sessions idle this long are destroyed (`inactive_session_timeout`, 24 h).
+    public var sessionIdleTimeout: Duration = .seconds(86_400)
+    /// Per originator (`max_sessions_per_originator`), and for callers without one
+    /// (`max_sessions` = 2 × `max_tasks`); the oldest are destroyed beyond these.
+    public var maxSessionsPerOriginator = 500
+    public var maxAnonymousSessions = 400
+    /// `last_active` is refreshed at most this often (`threshold_last_active`).
+    public var lastActiveRefreshInterval: Duration = .seconds(600)
+
+    /// Sleep before a non-task `event.from` scan (xapi: 50 ms, `event_from_delay`). Coalescing
+    /// already bounds what a client receives, so the default here is 0; see README.md.
+    public var eventFromDelay: Duration = .zero
+    /// Sleep before an `event.next` scan (xapi: 200 ms, `event_next_delay`).
+    public var eventNextDelay: Duration = .zero
+    /// `event.next` queue bound in bytes of serialised events (`max_queue_size`).
+    public var eventNextQueueBytes = 10_000_000
+    /// The pool heartbeat `event.next` subscribers of `pool` receive (`db_GC_TIMER`, 30 s).
+    public var heartbeatInterval: Duration = .seconds(30)
+
+    /// Task limits (`max_tasks`, `completed_task_timeout`, `pending_task_timeout`).
+    public var maxTasks = 200
+    public var completedTaskTimeout: Duration = .seconds(3_900)
+    public var pendingTaskTimeout: Duration = .seconds(86_400)
+
+    public init(password: String) {
+        self.password = password
+    }
+}

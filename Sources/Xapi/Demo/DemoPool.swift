@@ -1,0 +1,222 @@
+public import XapiDB
+
+/// The pool a fresh state directory starts with: what XenServer's first boot would leave plus a
+/// few VMs — one host with metrics and CPUs, its control domain, local storage with VDIs, an ISO
+/// library, networks with PIFs, the usual templates, and `vms` halted VMs each with a disk, an
+/// empty CD drive and a network interface.
+public enum DemoPool {
+    public struct Options: Sendable {
+        public var vms: Int
+        public var hostname: String
+        public var address: String
+
+        public init(vms: Int, hostname: String = "xapi-swift", address: String = "127.0.0.1") {
+            self.vms = vms
+            self.hostname = hostname
+            self.address = address
+        }
+    }
+
+    /// Builds the pool unless the database already has one; returns whether it did.
+    @discardableResult
+    public static func createIfEmpty(in api: XenAPI, options: Options) throws(XapiError) -> Bool {
+        let t = api.tables
+        return try api.database.write { s throws(XapiError) in
+            guard s.count(t.pool) == 0 else { return false }
+            try build(&s, t, options)
+            return true
+        }
+    }
+
+    static let gib: Int64 = 1 << 30
+    static let mib: Int64 = 1 << 20
+
+    private static func build(_ s: inout DatabaseState, _ t: Tables, _ o: Options) throws(XapiError) {
+        let now = Value.dateTime(.now())
+        let host = Identifiers.ref()
+        let dom0 = Identifiers.ref()
+
+        // Storage: local disks and an ISO library with the tools ISO.
+        let localSR = try s.create(t.sr, [
+            "name_label": .string("Local storage"), "name_description": .string("Local storage on \(o.hostname)"),
+            "type": .string("ext"), "content_type": .string("user"), "physical_size": .int(500 * gib),
+            "other_config": .structure(["i18n-key": .string("local-storage")]),
+            "allowed_operations": .array(["scan", "vdi_create", "vdi_destroy", "vdi_clone", "vdi_snapshot", "plug", "unplug"].map(Value.string)),
+        ])
+        let isoSR = try s.create(t.sr, [
+            "name_label": .string("XCP-ng Tools"), "name_description": .string("Guest tools ISOs"),
+            "type": .string("iso"), "content_type": .string("iso"), "physical_size": .int(gib), "is_tools_sr": .bool(true),
+            "other_config": .structure(["xenserver_tools_sr": .string("true")]),
+        ])
+        // The host, its metrics and CPUs.
+        let metrics = try s.create(t.hostMetrics, [
+            "memory_total": .int(64 * gib), "memory_free": .int(60 * gib), "live": .bool(true), "last_updated": now,
+        ])
+        try s.insert(t.host, ref: host, fields: try fields(&s, t.host, [
+            "name_label": .string(o.hostname), "name_description": .string("Default install"),
+            "hostname": .string(o.hostname), "address": .string(o.address), "enabled": .bool(true),
+            "API_version_major": .int(2), "API_version_minor": .int(23), "API_version_vendor": .string("XenSource"),
+            "software_version": .structure(["product_version": .string("8.3.0"), "platform_name": .string("XCP"),
+                                            "platform_version": .string("3.4.0"), "xapi": .string("26.0"),
+                                            "xen": .string("4.17.5"), "hostname": .string(o.hostname)]),
+            "capabilities": .array(["xen-3.0-x86_64", "hvm-3.0-x86_32", "hvm-3.0-x86_64"].map(Value.string)),
+            "sched_policy": .string("credit"), "metrics": .string(metrics), "control_domain": .string(dom0),
+            "supported_bootloaders": .array(["pygrub", "eliloader"].map(Value.string)),
+            "cpu_info": .structure(["cpu_count": .string("8"), "socket_count": .string("1"), "vendor": .string("GenuineIntel")]),
+            "memory_overhead": .int(512 * mib), "edition": .string("xcp-ng"),
+            "suspend_image_sr": .string(localSR), "crash_dump_sr": .string(localSR),
+            "allowed_operations": .array(["provision", "evacuate", "reboot", "shutdown", "vm_start", "vm_resume", "vm_migrate"].map(Value.string)),
+        ]))
+        for (sr, config) in [(localSR, ["device": Value.string("/dev/sda3")]), (isoSR, ["location": .string("/opt/xensource/packages/iso")])] {
+            try s.create(t.pbd, ["host": .string(host), "SR": .string(sr), "device_config": .structure(Structure(config.map { .init(key: $0.key, value: $0.value) })),
+                                 "currently_attached": .bool(true)])
+        }
+        let toolsISO = try s.create(t.vdi, [
+            "name_label": .string("guest-tools.iso"), "SR": .string(isoSR), "virtual_size": .int(64 * mib),
+            "physical_utilisation": .int(64 * mib), "type": .string("user"), "read_only": .bool(true),
+            "location": .string("guest-tools.iso"), "is_tools_iso": .bool(true), "managed": .bool(true),
+        ])
+        _ = toolsISO
+
+        // Networking: the management network on eth0 and the host-internal one.
+        let network = try s.create(t.network, [
+            "name_label": .string("Pool-wide network associated with eth0"), "bridge": .string("xenbr0"),
+            "MTU": .int(1500), "other_config": .structure([:]),
+        ])
+        try s.create(t.network, [
+            "name_label": .string("Host internal management network"), "bridge": .string("xenapi"),
+            "MTU": .int(1500), "other_config": .structure(["is_guest_installer_network": .string("true"), "is_host_internal_management_network": .string("true")]),
+        ])
+        let pifMetrics = try s.create(t.pifMetrics, [
+            "carrier": .bool(true), "vendor_name": .string("Intel Corporation"), "device_name": .string("82540EM Gigabit Ethernet"),
+            "speed": .int(1000), "duplex": .bool(true), "pci_bus_path": .string("0000:00:03.0"), "last_updated": now,
+        ])
+        try s.create(t.pif, [
+            "device": .string("eth0"), "network": .string(network), "host": .string(host), "MAC": .string(mac(0)),
+            "MTU": .int(1500), "VLAN": .int(-1), "metrics": .string(pifMetrics), "physical": .bool(true),
+            "currently_attached": .bool(true), "ip_configuration_mode": .string("Static"), "IP": .string(o.address),
+            "netmask": .string("255.255.255.0"), "gateway": .string(""), "management": .bool(true),
+        ])
+
+        for n in 0..<8 {
+            try s.create(t.hostCPU, [
+                "host": .string(host), "number": .int(Int64(n)), "vendor": .string("GenuineIntel"), "speed": .int(2400),
+                "modelname": .string("Intel(R) Xeon(R) CPU (simulated)"), "family": .int(6), "model": .int(85),
+                "stepping": .string("4"), "flags": .string("fpu de tsc msr pae"), "utilisation": .double(0.01),
+            ])
+        }
+
+        // The control domain.
+        let dom0Metrics = try s.create(t.vmMetrics, [
+            "memory_actual": .int(4 * gib), "VCPUs_number": .int(8), "start_time": now, "install_time": now,
+            "last_updated": now, "current_domain_type": .string("pv"), "state": .array([.string("running")]),
+        ])
+        try s.insert(t.vm, ref: dom0, fields: try fields(&s, t.vm, vmFields(name: "Control domain on host: \(o.hostname)", memory: 4 * gib, vcpus: 8) + [
+            "name_description": .string("The domain which manages physical devices and manages other domains"),
+            "is_control_domain": .bool(true), "power_state": .string("Running"), "domid": .int(0),
+            "resident_on": .string(host), "metrics": .string(dom0Metrics), "domain_type": .string("pv"),
+        ]))
+        try s.create(t.console, ["protocol": .string("rfb"), "location": .string("https://\(o.address)/console?ref=\(dom0)"),
+                                 "VM": .string(dom0), "other_config": .structure([:])])
+
+        try s.create(t.pool, [
+            "name_label": .string(""), "master": .string(host), "default_SR": .string(localSR),
+            "suspend_image_SR": .string(localSR), "crash_dump_SR": .string(localSR),
+            "other_config": .structure(["memory-ratio-hvm": .string("0.25"), "memory-ratio-pv": .string("0.25")]),
+            "cpu_info": .structure(["cpu_count": .string("8"), "socket_count": .string("1"), "vendor": .string("GenuineIntel")]),
+        ])
+
+        // Templates, as XenServer ships them (default templates cannot be destroyed).
+        let provision = #"<provision><disk device="0" size="10737418240" sr="" bootable="true" type="system"/></provision>"#
+        for (name, extra) in [
+            ("Other install media", ["install-methods": Value.string("cdrom")]),
+            ("Debian Bookworm 12", ["install-methods": .string("cdrom,nfs,http,ftp"), "disks": .string(provision),
+                                    "debian-release": .string("bookworm")]),
+            ("Windows 10 (64-bit)", ["install-methods": .string("cdrom"), "disks": .string(provision)]),
+            ("CentOS Stream 9", ["install-methods": .string("cdrom,nfs,http,ftp"), "disks": .string(provision)]),
+        ] {
+            var otherConfig = Structure(extra.map { .init(key: $0.key, value: $0.value) }.sorted { $0.key < $1.key })
+            otherConfig["default_template"] = .string("true")
+            let template = try s.create(t.vm, vmFields(name: name, memory: 2 * gib, vcpus: 2) + [
+                "is_a_template": .bool(true), "is_default_template": .bool(true), "other_config": .structure(otherConfig),
+                "name_description": .string("Template that allows VM installation from \(name.lowercased())"),
+                "metrics": .string(try s.create(t.vmMetrics, ["install_time": now, "last_updated": now])),
+            ])
+            VMOperations.refresh(vm: template, in: &s, tables: t)
+        }
+
+        // Ordinary VMs: a disk, an empty CD drive and one network interface each.
+        let width = max(2, String(o.vms).count)
+        for index in 1...max(1, o.vms) where o.vms > 0 {
+            let number = String(index)
+            let name = "demo-vm-" + String(repeating: "0", count: max(0, width - number.count)) + number
+            let vm = try s.create(t.vm, vmFields(name: name, memory: gib, vcpus: 1) + [
+                "metrics": .string(try s.create(t.vmMetrics, ["install_time": now, "last_updated": now])),
+                "other_config": .structure(["mac_seed": .string(Identifiers.uuid())]),
+            ])
+            let disk = try s.create(t.vdi, [
+                "name_label": .string("\(name) disk"), "SR": .string(localSR), "virtual_size": .int(10 * gib),
+                "physical_utilisation": .int(2 * gib), "type": .string("system"), "managed": .bool(true),
+                "location": .string(Identifiers.uuid()),
+            ])
+            try s.create(t.vbd, vbdFields(vm: vm, vdi: disk, userdevice: "0", type: "Disk", mode: "RW", bootable: true))
+            try s.create(t.vbd, vbdFields(vm: vm, vdi: nullRef, userdevice: "3", type: "CD", mode: "RO", bootable: false))
+            try s.create(t.vif, [
+                "device": .string("0"), "network": .string(network), "VM": .string(vm), "MAC": .string(mac(index)),
+                "MTU": .int(1500), "other_config": .structure([:]), "qos_algorithm_type": .string(""),
+                "qos_algorithm_params": .structure([:]), "MAC_autogenerated": .bool(true),
+                "allowed_operations": .array(["attach"].map(Value.string)),
+            ])
+            VMOperations.refresh(vm: vm, in: &s, tables: t)
+        }
+    }
+
+    /// The constructor fields of an HVM VM with sensible values.
+    static func vmFields(name: String, memory: Int64, vcpus: Int64) -> [String: Value] {
+        [
+            "name_label": .string(name), "user_version": .int(1), "is_a_template": .bool(false),
+            "affinity": .string(nullRef), "memory_static_max": .int(memory), "memory_dynamic_max": .int(memory),
+            "memory_dynamic_min": .int(memory), "memory_static_min": .int(memory / 2), "memory_target": .int(memory),
+            "VCPUs_params": .structure([:]), "VCPUs_max": .int(vcpus), "VCPUs_at_startup": .int(vcpus),
+            "actions_after_shutdown": .string("destroy"), "actions_after_reboot": .string("restart"),
+            "actions_after_crash": .string("restart"), "PV_bootloader": .string(""), "PV_kernel": .string(""),
+            "PV_ramdisk": .string(""), "PV_args": .string(""), "PV_bootloader_args": .string(""),
+            "PV_legacy_args": .string(""), "HVM_boot_policy": .string("BIOS order"),
+            "HVM_boot_params": .structure(["order": .string("cd")]),
+            "platform": .structure(["acpi": .string("1"), "apic": .string("true"), "pae": .string("true"),
+                                    "viridian": .string("true"), "nx": .string("true"), "device-model": .string("qemu-upstream-compat")]),
+            "PCI_bus": .string(""), "other_config": .structure([:]), "recommendations": .string(""),
+            "domid": .int(-1), "domain_type": .string("hvm"), "guest_metrics": .string(nullRef),
+            "resident_on": .string(nullRef),
+        ]
+    }
+
+    static func vbdFields(vm: String, vdi: String, userdevice: String, type: String, mode: String, bootable: Bool) -> [String: Value] {
+        [
+            "VM": .string(vm), "VDI": .string(vdi), "userdevice": .string(userdevice), "bootable": .bool(bootable),
+            "mode": .string(mode), "type": .string(type), "empty": .bool(vdi == nullRef), "unpluggable": .bool(type == "CD"),
+            "other_config": .structure([:]), "qos_algorithm_type": .string(""), "qos_algorithm_params": .structure([:]),
+            "allowed_operations": .array((type == "CD" ? ["attach", "insert"] : ["attach"]).map(Value.string)),
+        ]
+    }
+
+    /// A locally administered unicast MAC derived from `n`.
+    static func mac(_ n: Int) -> String {
+        let bytes = [0x02, 0x16, 0x3e, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]
+        return bytes.map { b in
+            let h = String(b, radix: 16)
+            return b < 16 ? "0" + h : h
+        }.joined(separator: ":")
+    }
+
+    private static func fields(_ s: inout DatabaseState, _ table: Int, _ values: [String: Value]) throws(XapiError) -> [Value] {
+        var fields = s.initialFields(table)
+        if let u = s.schema(table).uuidField { fields[u] = .string(Identifiers.uuid()) }
+        for (name, value) in values { fields[s.fieldIndex(table, name)] = value }
+        return fields
+    }
+}
+
+extension Dictionary where Key == String, Value == XapiDB.Value {
+    static func + (lhs: Self, rhs: Self) -> Self { lhs.merging(rhs) { $1 } }
+}

@@ -1,0 +1,92 @@
+import XapiDB
+
+/// The event API (reference §4): `event.from` long-polls on the database's generations,
+/// `event.register`/`next` use the byte-bounded queue, `inject` touches a row.
+enum EventHandlers {
+    static let all: [String: Handler] = [
+        "event.from": from,
+        "event.register": { call in
+            call.database.registerEvents(session: call.session!, classes: strings(call.args[0]))
+            return .emptyString
+        },
+        "event.unregister": { call in
+            call.database.unregisterEvents(session: call.session!, classes: strings(call.args[0]))
+            return .emptyString
+        },
+        "event.next": { call in
+            let delay = call.api.configuration.eventNextDelay
+            if delay > .zero { try? await Task.sleep(for: delay) }
+            return .array(try await call.database.nextEvents(session: call.session!))
+        },
+        "event.get_current_id": { call in .int(call.database.currentEventID) },
+        "event.inject": inject,
+    ]
+
+    private static func strings(_ value: Value) -> [String] {
+        value.arrayValue?.compactMap(\.stringValue) ?? []
+    }
+
+    /// xapi (`Timer.s_to_span`) falls back to 24 hours for negative, NaN or absurd timeouts.
+    static func timeout(_ seconds: Double) -> Duration {
+        guard seconds.isFinite, seconds >= 0, seconds < 1e9 else { return .seconds(86_400) }
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+    }
+
+    private static let from: Handler = { call in
+        let text = call.string(1)
+        guard let token = EventToken(parsing: text) else { throw XapiError.eventFromTokenParseFailure(text) }
+        let database = call.database
+        let subscription = Subscription(strings(call.args[0]), model: database.model)
+        let session = call.session!
+        let deadline = ContinuousClock.now + timeout(call.args[2].doubleValue ?? 0)
+        // Task-only subscriptions skip the batching delay (xapi's `event_from_task_delay`).
+        let delay = call.api.configuration.eventFromDelay
+        if delay > .zero, !subscription.isOnly(table: call.tables.task) { try? await Task.sleep(for: delay) }
+
+        var scanned = min(token.generation, token.messageGeneration)
+        while true {
+            let (batch, generation, counts) = database.read { s in
+                let batch = s.collectEvents(since: token, scanningAfter: scanned, subscription: subscription)
+                return (batch, s.generation, batch.events.isEmpty ? Structure() : s.validRefCounts())
+            }
+            if !batch.events.isEmpty {
+                return result(batch.events, counts, batch.token)
+            }
+            scanned = max(scanned, generation)
+            if ContinuousClock.now >= deadline {
+                return result([], database.read { $0.validRefCounts() }, token)
+            }
+            switch await database.waitForChange(session: session, subscription: subscription, after: generation, deadline: deadline) {
+            case .changed, .timedOut:
+                continue
+            case .sessionInvalid:
+                throw XapiError.sessionInvalid(session)
+            case .cancelled:
+                // Server shutting down (or the client went away): answer what we have, nothing.
+                return result([], database.read { $0.validRefCounts() }, token)
+            }
+        }
+    }
+
+    private static func result(_ events: [Value], _ counts: Structure, _ token: EventToken) -> Value {
+        .structure([
+            "events": .array(events),
+            "valid_ref_counts": .structure(counts),
+            "token": .string(token.description),
+        ])
+    }
+
+    /// The class must be spelled as in the datamodel (`VM`, not `vm`), unlike subscriptions.
+    private static let inject: Handler = { call in
+        let className = call.string(0)
+        let ref = call.string(1)
+        guard let schema = call.database.model.class(named: className), schema.isTable else {
+            throw XapiError.handleInvalid(class: className, ref: ref)
+        }
+        let stamp = try call.database.write { s throws(XapiError) -> Int64 in
+            guard s.contains(schema.index, ref) else { throw .handleInvalid(class: className, ref: ref) }
+            return try s.touch(schema.index, ref)
+        }
+        return .string(EventToken(generation: stamp - 1, messageGeneration: 0).description)
+    }
+}

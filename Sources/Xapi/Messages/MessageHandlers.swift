@@ -1,0 +1,72 @@
+import XapiDB
+
+/// Messages (alerts). xapi keeps them outside its database; here they are a table whose changes
+/// count towards the separate message generation of `event.from` tokens. The generic record
+/// accessors serve `get_record`, `get_all_records_where` and friends.
+enum MessageHandlers {
+    static let all: [String: Handler] = [
+        "message.create": create,
+        "message.destroy": { call in
+            try destroy([call.string(0)], call)
+            return .emptyString
+        },
+        "message.destroy_many": { call in
+            try destroy(call.args[0].refList, call)
+            return .emptyString
+        },
+        "message.get_since": { call in
+            let since = call.args[0].dateValue
+            return records(call) { $0["timestamp"].dateValue > since }
+        },
+        "message.get": { call in
+            let since = call.args[2].dateValue
+            let cls = call.args[0]
+            let uuid = call.args[1]
+            return records(call) { $0["cls"] == cls && $0["obj_uuid"] == uuid && $0["timestamp"].dateValue > since }
+        },
+    ]
+
+    /// The `cls` enum names the class an alert is about.
+    private static let classOfCls = ["VM": "VM", "Host": "host", "SR": "SR", "Pool": "pool", "VMPP": "VMPP",
+                                     "VMSS": "VMSS", "PVS_proxy": "PVS_proxy", "VDI": "VDI", "Certificate": "Certificate"]
+
+    private static let create: Handler = { call in
+        let cls = call.string(2)
+        let uuid = call.string(3)
+        let database = call.database
+        guard let className = classOfCls[cls], let schema = database.model.class(named: className) else {
+            throw XapiError.uuidInvalid(class: cls, uuid: uuid)
+        }
+        let table = call.tables.message
+        return .string(try database.write { s throws(XapiError) in
+            guard (try? s.ref(uuid: uuid, in: schema.index)) != nil else { throw .uuidInvalid(class: cls, uuid: uuid) }
+            return try s.create(table, [
+                "name": call.args[0], "priority": call.args[1], "cls": .string(cls), "obj_uuid": .string(uuid),
+                "timestamp": .dateTime(.now()), "body": call.args[4],
+            ])
+        })
+    }
+
+    private static func destroy(_ refs: [String], _ call: Call) throws(XapiError) {
+        let table = call.tables.message
+        try call.database.write { s throws(XapiError) in
+            for ref in refs { try s.delete(table, ref) }
+        }
+    }
+
+    private static func records(_ call: Call, where predicate: (Structure) -> Bool) -> Value {
+        let table = call.tables.message
+        return call.database.read { s in
+            var result = Structure()
+            for (ref, row) in s.rows(table) {
+                let record = s.record(of: row, table: table)
+                if predicate(record) { result.append(ref, .structure(record)) }
+            }
+            return .structure(result)
+        }
+    }
+}
+
+extension Optional where Wrapped == Value {
+    var dateValue: DateTime { self?.dateValue ?? .epoch }
+}

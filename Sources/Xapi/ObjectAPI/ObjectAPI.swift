@@ -1,0 +1,189 @@
+public import XapiDB
+
+/// The messages xapi generates from the datamodel for every class — records, lookups, field
+/// getters and setters, map and set editors, constructors and destructors — derived here from
+/// the message's name and the class's fields instead of being written per class.
+public enum ObjectAPI {
+    /// The generic implementation of `message`, or nil when it is not one of the derived forms.
+    public static func handler(for message: MessageSchema, model: Datamodel) -> Handler? {
+        guard let schema = model.class(named: message.className), schema.isTable else { return nil }
+        let table = schema.index
+        let params = Array(message.callParameters)
+        switch message.name {
+        case "get_record":
+            return { call in .structure(try call.database.read { s throws(XapiError) in try s.record(table, call.string(0)) }) }
+        case "get_by_uuid":
+            return { call in .string(try call.database.read { s throws(XapiError) in try s.ref(uuid: call.string(0), in: table) }) }
+        case "get_by_name_label" where schema.nameLabelField != nil:
+            return { call in .array(refs(of: table, in: call.database) { $0[schema.nameLabelField!] == call.args[0] }.map(Value.string)) }
+        case "get_all":
+            return { call in .array(call.database.read { $0.refs(table) }.map(Value.string)) }
+        case "get_all_records":
+            return { call in try allRecords(table, call.database) { _ throws(XapiError) in true } }
+        case "get_all_records_where":
+            return { call in
+                let expression = try WhereExpression(parsing: call.string(0))
+                return try allRecords(table, call.database) { (row: Row) throws(XapiError) -> Bool in
+                    try expression.evaluate(columnLookup(schema, row))
+                }
+            }
+        case "get_all_where":
+            return { call in
+                let expression = try WhereExpression(parsing: call.string(0))
+                let refs = try refsWhere(table, call.database) { (row: Row) throws(XapiError) -> Bool in
+                    try expression.evaluate(columnLookup(schema, row))
+                }
+                return .array(refs.map(Value.string))
+            }
+        case "create" where message.isImplicit:
+            return { call in .string(try create(table, record: call.args[0], call: call)) }
+        case "destroy" where message.isImplicit:
+            return { call in
+                try call.database.write { s throws(XapiError) in try s.delete(table, call.string(0)) }
+                return .emptyString
+            }
+        default:
+            break
+        }
+        if message.isImplicit, let (prefix, field) = fieldMessage(message.name, schema) {
+            let index = field.index
+            switch prefix {
+            case "get_":
+                return { call in try call.database.read { s throws(XapiError) in try s.value(table, call.string(0), index) } }
+            case "set_":
+                return setter(table, index)
+            case "add_to_":
+                return { call in
+                    try call.database.write { s throws(XapiError) in
+                        let ref = call.string(0)
+                        var map = try s.value(table, ref, index).structureValue ?? Structure()
+                        let key = call.args[1].mapKey
+                        if map[key] != nil {
+                            throw .mapDuplicateKey(table: schema.name, field: field.name, ref: ref, key: key)
+                        }
+                        map.append(key, call.args[2])
+                        try s.set(table, ref, field: index, to: .structure(map))
+                    }
+                    return .emptyString
+                }
+            case "remove_from_":
+                return { call in
+                    try call.database.write { s throws(XapiError) in
+                        let ref = call.string(0)
+                        var map = try s.value(table, ref, index).structureValue ?? Structure()
+                        let key = call.args[1].mapKey
+                        guard map[key] != nil else { return }
+                        map[key] = nil
+                        try s.set(table, ref, field: index, to: .structure(map))
+                    }
+                    return .emptyString
+                }
+            case "add_":
+                return { call in
+                    try call.database.write { s throws(XapiError) in
+                        let ref = call.string(0)
+                        var items = try s.value(table, ref, index).arrayValue ?? []
+                        guard !items.contains(call.args[1]) else { return }
+                        items.append(call.args[1])
+                        try s.set(table, ref, field: index, to: .array(items))
+                    }
+                    return .emptyString
+                }
+            case "remove_":
+                return { call in
+                    try call.database.write { s throws(XapiError) in
+                        let ref = call.string(0)
+                        var items = try s.value(table, ref, index).arrayValue ?? []
+                        guard let position = items.firstIndex(of: call.args[1]) else { return }
+                        items.remove(at: position)
+                        try s.set(table, ref, field: index, to: .array(items))
+                    }
+                    return .emptyString
+                }
+            default:
+                break
+            }
+        }
+        // Explicit setters of constructor-only fields (`VM.set_VCPUs_max`, `VDI.set_name_label`)
+        // behave as plain setters unless a custom handler says otherwise.
+        if message.name.hasPrefix("set_"), let field = schema.field(String(message.name.dropFirst(4))),
+           params.count == 2, params[0].type == .ref(schema.name), params[1].type == field.type {
+            return setter(table, field.index)
+        }
+        return nil
+    }
+
+    private static func setter(_ table: Int, _ index: Int) -> Handler {
+        { call in
+            try call.database.write { s throws(XapiError) in try s.set(table, call.string(0), field: index, to: call.args[1]) }
+            return .emptyString
+        }
+    }
+
+    /// Splits `add_to_other_config` into (`add_to_`, other_config) for the class's fields.
+    private static func fieldMessage(_ name: String, _ schema: ClassSchema) -> (String, FieldSchema)? {
+        for prefix in ["add_to_", "remove_from_", "get_", "set_", "add_", "remove_"] where name.hasPrefix(prefix) {
+            if let field = schema.field(String(name.dropFirst(prefix.count))) {
+                switch (prefix, field.type) {
+                case ("add_to_", .map), ("remove_from_", .map), ("add_", .set), ("remove_", .set), ("get_", _), ("set_", _):
+                    return (prefix, field)
+                default:
+                    continue
+                }
+            }
+        }
+        return nil
+    }
+
+    /// A where-expression column lookup over one row's fields.
+    static func columnLookup(_ schema: ClassSchema, _ row: Row) -> (String) -> String? {
+        { column in schema.field(column: column).map { row.fields[$0.index].databaseString } }
+    }
+
+    static func refs(of table: Int, in database: Database, where predicate: (Row) -> Bool) -> [String] {
+        database.read { s in s.rows(table).filter { predicate($0.value) }.map(\.key) }
+    }
+
+    static func refsWhere(_ table: Int, _ database: Database, _ predicate: (Row) throws(XapiError) -> Bool) throws(XapiError) -> [String] {
+        try database.read { s throws(XapiError) in
+            var refs: [String] = []
+            for (ref, row) in s.rows(table) where try predicate(row) { refs.append(ref) }
+            return refs
+        }
+    }
+
+    static func allRecords(_ table: Int, _ database: Database, _ predicate: (Row) throws(XapiError) -> Bool) throws(XapiError) -> Value {
+        try database.read { s throws(XapiError) in
+            var records = Structure()
+            for (ref, row) in s.rows(table) where try predicate(row) {
+                records.append(ref, .structure(s.record(of: row, table: table)))
+            }
+            return .structure(records)
+        }
+    }
+
+    /// xapi's generated constructor: every RW and constructor-only field is read from the struct
+    /// (unknown keys ignored); a missing field without a default fails as xapi's dispatcher does.
+    public static func constructorFields(_ table: Int, record: Value, call: Call) throws(XapiError) -> [Value] {
+        let model = call.database.model
+        let schema = model.classes[table]
+        guard case .structure(let given) = record else { throw .internalError("Expected record, got '\(record.debugDescription)'") }
+        var fields = schema.fields.map(\.initialValue)
+        for field in schema.fields where field.isConstructorInput {
+            if let value = given[field.name] {
+                fields[field.index] = try call.api.decoder.decode(value, as: field.type)
+            } else if field.defaultValue == nil {
+                throw .internalError("Server_helpers.Dispatcher_FieldNotFound(\"\(field.name)\")")
+            }
+        }
+        if let u = schema.uuidField { fields[u] = .string(Identifiers.uuid()) }
+        return fields
+    }
+
+    static func create(_ table: Int, record: Value, call: Call) throws(XapiError) -> String {
+        let fields = try constructorFields(table, record: record, call: call)
+        let ref = Identifiers.ref()
+        try call.database.write { s throws(XapiError) in try s.insert(table, ref: ref, fields: fields) }
+        return ref
+    }
+}

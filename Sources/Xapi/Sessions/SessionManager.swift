@@ -1,0 +1,110 @@
+import XapiDB
+
+/// Sessions are rows of the `session` table (so logout and expiry are database deletions, which
+/// wake that session's parked event calls by themselves). Only the local superuser exists; the
+/// unix socket is pre-authenticated as in xapi.
+struct SessionManager: Sendable {
+    let tables: Tables
+
+    func login(user: String, password: String, originator: String, origin: CallOrigin, api: XenAPI) throws(XapiError) -> String {
+        if origin.transport == .tcp {
+            guard user == api.configuration.user, password == api.configuration.password else {
+                throw .sessionAuthenticationFailed(user: user, message: "Authentication failure")
+            }
+        }
+        let host = api.localHost()
+        let now = Value.dateTime(.now())
+        let table = tables.session
+        let limit = originator.isEmpty ? api.configuration.maxAnonymousSessions : api.configuration.maxSessionsPerOriginator
+        return try api.database.write { s throws(XapiError) in
+            // Destroy the least recently active sessions of this originator beyond the limit.
+            let originatorField = s.fieldIndex(table, "originator")
+            let activeField = s.fieldIndex(table, "last_active")
+            let same = s.rows(table).filter { $0.value.fields[originatorField] == .string(originator) }
+            if same.count >= limit {
+                let oldest = same.sorted { lhs, rhs in
+                    (lhs.value.fields[activeField].dateValue, lhs.value.created) < (rhs.value.fields[activeField].dateValue, rhs.value.created)
+                }
+                for (ref, _) in oldest.prefix(same.count - limit + 1) { try s.delete(table, ref) }
+            }
+            return try s.create(table, [
+                "this_host": .string(host),
+                "last_active": now,
+                "pool": .bool(false),
+                "is_local_superuser": .bool(true),
+                "auth_user_name": .string(user),
+                "originator": .string(originator),
+                "validation_time": now,
+            ])
+        }
+    }
+
+    func logout(_ session: String, api: XenAPI) {
+        let table = tables.session
+        api.database.write { s in
+            if s.contains(table, session) { try? s.delete(table, session) }
+        }
+    }
+
+    /// SESSION_INVALID unless the session exists; refreshes `last_active` at most every
+    /// `lastActiveRefreshInterval`, as xapi does, so validation stays a read most of the time.
+    @discardableResult
+    func validate(_ session: String, api: XenAPI) throws(XapiError) -> Row {
+        let table = tables.session
+        let row = try api.database.read { s throws(XapiError) -> Row in
+            guard s.contains(table, session) else { throw .sessionInvalid(session) }
+            return try s.row(table, session)
+        }
+        let activeField = api.database.model.classes[table].fieldIndex["last_active"]!
+        let now = DateTime.now()
+        let refresh = Int64(api.configuration.lastActiveRefreshInterval.components.seconds)
+        if now.secondsSinceEpoch - row.fields[activeField].dateValue.secondsSinceEpoch >= refresh {
+            api.database.write { s in
+                if s.contains(table, session) { try? s.set(table, session, field: activeField, to: .dateTime(now)) }
+            }
+        }
+        return row
+    }
+
+    /// Destroys sessions idle longer than the configured timeout.
+    func expireIdle(api: XenAPI) -> Int {
+        let table = tables.session
+        let cutoff = DateTime.now().secondsSinceEpoch - Int64(api.configuration.sessionIdleTimeout.components.seconds)
+        return api.database.write { s in
+            let activeField = s.fieldIndex(table, "last_active")
+            let idle = s.rows(table).filter { $0.value.fields[activeField].dateValue.secondsSinceEpoch < cutoff }.map(\.key)
+            for ref in idle { try? s.delete(table, ref) }
+            return idle.count
+        }
+    }
+}
+
+extension Value {
+    var dateValue: DateTime {
+        if case .dateTime(let d) = self { return d }
+        return .epoch
+    }
+}
+
+/// `session.*` messages with behaviour beyond the generated accessors.
+enum SessionHandlers {
+    static let all: [String: Handler] = [
+        "session.login_with_password": login,
+        "session.slave_local_login_with_password": login,
+        "session.logout": logout,
+        "session.local_logout": logout,
+        "session.get_all_subject_identifiers": { _ in .array([]) },
+    ]
+
+    private static let login: Handler = { call in
+        let originator = call.args.count > 3 ? call.string(3) : (call.origin.originator ?? "")
+        return .string(try call.api.sessions.login(user: call.string(0), password: call.string(1),
+                                                   originator: originator.isEmpty ? (call.origin.originator ?? "") : originator,
+                                                   origin: call.origin, api: call.api))
+    }
+
+    private static let logout: Handler = { call in
+        if let session = call.session { call.api.sessions.logout(session, api: call.api) }
+        return .emptyString
+    }
+}

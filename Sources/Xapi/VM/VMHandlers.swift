@@ -1,0 +1,57 @@
+import XapiDB
+
+/// VM messages whose behaviour goes beyond the generated accessors. Power operations are
+/// registered by the lifecycle layer that drives Xenops.
+enum VMHandlers {
+    static let all: [String: Handler] = [
+        "VM.create": create,
+        "VM.destroy": destroy,
+    ]
+
+    /// xen-api ocaml/xapi/xapi_vm.ml `create`: a metrics row, no guest metrics, no domain,
+    /// a `mac_seed`, Halted unless created Suspended, and fresh `allowed_operations`.
+    static let create: Handler = { call in
+        let t = call.tables
+        var fields = try ObjectAPI.constructorFields(t.vm, record: call.args[0], call: call)
+        let ref = Identifiers.ref()
+        try call.database.write { s throws(XapiError) in
+            func set(_ name: String, _ value: Value) { fields[s.fieldIndex(t.vm, name)] = value }
+            let metrics = try s.create(t.vmMetrics, ["install_time": .dateTime(.now()), "last_updated": .dateTime(.now())])
+            set("metrics", .string(metrics))
+            set("guest_metrics", .string(nullRef))
+            set("domid", .int(-1))
+            set("resident_on", .string(nullRef))
+            if fields[s.fieldIndex(t.vm, "power_state")] != .string("Suspended") { set("power_state", .string("Halted")) }
+            var otherConfig = fields[s.fieldIndex(t.vm, "other_config")].structureValue ?? Structure()
+            if otherConfig["mac_seed"] == nil { otherConfig["mac_seed"] = .string(Identifiers.uuid()) }
+            set("other_config", .structure(otherConfig))
+            try s.insert(t.vm, ref: ref, fields: fields)
+            VMOperations.refresh(vm: ref, in: &s, tables: t)
+        }
+        return .string(ref)
+    }
+
+    /// xen-api ocaml/xapi/xapi_vm_helpers.ml `destroy`: the VM goes with its VBDs, VIFs, VGPUs,
+    /// consoles and metrics; its VDIs stay.
+    static let destroy: Handler = { call in
+        let t = call.tables
+        let vm = call.string(0)
+        try call.database.write { s throws(XapiError) in
+            if let error = VMOperations.check("destroy", vm: vm, strict: false, in: s, tables: t) { throw error }
+            try destroyVM(vm, in: &s, tables: t)
+        }
+        return .emptyString
+    }
+
+    static func destroyVM(_ vm: String, in s: inout DatabaseState, tables t: Tables) throws(XapiError) {
+        for (table, field) in [(t.vbd, "VBDs"), (t.vif, "VIFs"), (t.vgpu, "VGPUs"), (t.console, "consoles")] {
+            for child in try s.get(t.vm, vm, field).refList where s.contains(table, child) {
+                try s.delete(table, child)
+            }
+        }
+        for (table, field) in [(t.vmMetrics, "metrics"), (t.vmGuestMetrics, "guest_metrics")] {
+            if let ref = try s.get(t.vm, vm, field).stringValue, s.contains(table, ref) { try s.delete(table, ref) }
+        }
+        try s.delete(t.vm, vm)
+    }
+}

@@ -1,1 +1,0 @@
-// The Xapi module; see ARCHITECTURE.md.

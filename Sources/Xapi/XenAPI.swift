@@ -1,0 +1,124 @@
+public import Logging
+public import XapiDB
+
+/// The XenAPI: every message of the datamodel, dispatched the way xapi's generated server does
+/// (reference §2.6): name (with `Async.` and `Class_message` aliases) → parameter count →
+/// parameter types → session → handler. Handlers are the generic object API derived from the
+/// datamodel, plus the custom messages this server simulates; every other datamodel message
+/// answers NOT_IMPLEMENTED.
+public final class XenAPI: Sendable {
+    public let database: Database
+    public let configuration: XapiConfiguration
+    public let tables: Tables
+    let logger: Logger
+    let decoder: ParameterDecoder
+    let methods: MethodTable
+    let handlers: [String: Handler]
+    let sessions: SessionManager
+    public let tasks: TaskManager
+
+    public init(database: Database, configuration: XapiConfiguration, logger: Logger,
+                extraHandlers: [String: Handler] = [:]) {
+        self.database = database
+        self.configuration = configuration
+        self.logger = logger
+        tables = Tables(database)
+        decoder = ParameterDecoder(model: database.model)
+        methods = MethodTable(model: database.model)
+        sessions = SessionManager(tables: tables)
+        tasks = TaskManager(tables: tables)
+        var handlers = SessionHandlers.all
+        handlers.merge(EventHandlers.all) { $1 }
+        handlers.merge(TaskHandlers.all) { $1 }
+        handlers.merge(MessageHandlers.all) { $1 }
+        handlers.merge(VMHandlers.all) { $1 }
+        handlers.merge(extraHandlers) { $1 }
+        self.handlers = handlers
+        database.setNextQueueLimit(bytes: configuration.eventNextQueueBytes)
+    }
+
+    /// Runs one call and returns its value or its XenAPI error.
+    public func call(_ name: String, _ params: [Value], origin: CallOrigin) async -> Result<Value, XapiError> {
+        do {
+            return .success(try await dispatch(name, params, origin: origin))
+        } catch let error as XapiError {
+            return .failure(error)
+        } catch {
+            return .failure(.internalError(String(describing: error)))
+        }
+    }
+
+    private func dispatch(_ wireName: String, _ params: [Value], origin: CallOrigin) async throws -> Value {
+        var name = wireName
+        var isAsync = false
+        for prefix in ["Async.", "InternalAsync."] where name.hasPrefix(prefix) {
+            name = String(name.dropFirst(prefix.count))
+            isAsync = true
+        }
+        if name == "system.listMethods" { return .array(methods.names.map(Value.string)) }
+        guard let message = methods.lookup(name) else {
+            // xapi treats the first parameter of an unknown call as a session before it gives up.
+            if case .string(let session)? = params.first { _ = try sessions.validate(session, api: self) }
+            throw XapiError.messageMethodUnknown(name)
+        }
+        if message.lifecycle == .removed { throw XapiError.messageRemoved }
+
+        let arguments = message.callParameters
+        let received = params.count - (message.takesSession ? 1 : 0)
+        let required = arguments.filter { $0.defaultValue == nil }.count
+        let hasDefaults = required < arguments.count
+        if received < 0 || (hasDefaults ? received < required : received != arguments.count) {
+            throw XapiError.messageParameterCountMismatch(method: name, expected: required, received: max(received, 0))
+        }
+
+        var session: String?
+        if message.takesSession {
+            guard case .string(let s) = params[0] else {
+                throw XapiError.internalError("Expected session ref, got '\(params[0].debugDescription)'")
+            }
+            session = s
+        }
+        let wire = message.takesSession ? Array(params.dropFirst()) : params
+        var args: [Value] = []
+        args.reserveCapacity(arguments.count)
+        for (index, parameter) in arguments.enumerated() {
+            if index < wire.count {
+                args.append(try decoder.decode(wire[index], as: parameter.type))
+            } else {
+                args.append(parameter.defaultValue!)
+            }
+        }
+        if let s = session { try sessions.validate(s, api: self) }
+        if isAsync, !message.isAsync { throw XapiError.noAsyncMode(rpc: name) }
+
+        let handler = try resolveHandler(message)
+        let call = Call(api: self, message: message, name: name, session: session, args: args, origin: origin,
+                        task: nil, logger: logger)
+        if isAsync {
+            return .string(try tasks.runAsync(call, label: "Async." + name, handler: handler))
+        }
+        if message.isAsync {
+            return try await tasks.runWithTransientTask(call, label: name, handler: handler)
+        }
+        return try await handler(call)
+    }
+
+    private func resolveHandler(_ message: MessageSchema) throws(XapiError) -> Handler {
+        if let custom = handlers[message.wireName] { return custom }
+        if let generic = ObjectAPI.handler(for: message, model: database.model) { return generic }
+        throw .notImplemented(message.wireName)
+    }
+
+    /// The pool's master: the one host this server simulates.
+    public func localHost() -> String {
+        let tables = tables
+        return database.read { s in
+            for pool in s.refs(tables.pool) {
+                if case .string(let master)? = try? s.get(tables.pool, pool, "master"), s.contains(tables.host, master) {
+                    return master
+                }
+            }
+            return s.refs(tables.host).first ?? nullRef
+        }
+    }
+}
