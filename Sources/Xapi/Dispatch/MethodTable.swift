@@ -1,8 +1,8 @@
 import XapiDB
 
 /// Every callable wire name: `Class.message` and its alias `Class_message` (Python calls
-/// `event_from`), derived from the datamodel, plus `get_all_where` beside each
-/// `get_all_records_where` as xapi serves it.
+/// `event_from`), derived from the datamodel, plus `get_all_records_where` and `get_all_where`
+/// beside each generated `get_all_records`, as xapi serves them.
 struct MethodTable: Sendable {
     private let byName: [String: MessageSchema]
     /// Canonical names, for `system.listMethods`.
@@ -13,11 +13,18 @@ struct MethodTable: Sendable {
         var names: [String] = []
         for schema in model.classes {
             var messages = schema.messages
-            if let whereMessage = schema.message("get_all_records_where"), whereMessage.isImplicit,
-               schema.message("get_all_where") == nil {
-                messages.append(MessageSchema(className: schema.name, name: "get_all_where",
-                                              parameters: whereMessage.parameters, result: .set(.ref(schema.name)),
-                                              isImplicit: true, isAsync: false))
+            // The facts list `get_all_records` but not the filtered forms xapi generates beside it.
+            if let all = schema.message("get_all_records"), all.isImplicit {
+                let parameters = all.parameters + [MessageSchema.Parameter(name: "expr", type: .string)]
+                if schema.message("get_all_records_where") == nil {
+                    messages.append(MessageSchema(className: schema.name, name: "get_all_records_where", parameters: parameters,
+                                                  result: all.result, isImplicit: true, isAsync: false, lifecycle: all.lifecycle))
+                }
+                if schema.message("get_all_where") == nil {
+                    messages.append(MessageSchema(className: schema.name, name: "get_all_where", parameters: parameters,
+                                                  result: .set(.ref(schema.name)), isImplicit: true, isAsync: false,
+                                                  lifecycle: all.lifecycle))
+                }
             }
             for message in messages {
                 byName[message.wireName] = message
