@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RPCServer
+import ServiceLifecycle
+import Xapi
+import XapiDB
+
+/// Runs the server. The flag names are relied on by tests and tools; keep them.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the server (the default).")
+
+    @Option(help: "Address of the TCP listener.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port of the TCP listener.")
+    var port = 8080
+
+    @Option(name: .customLong("unix-socket"), help: "Path of the local unix socket (pre-authenticated as root). Default: <state-dir>/xapi.sock.")
+    var unixSocket: String?
+
+    @Option(name: .customLong("state-dir"), help: "Directory holding the database, the password and the sockets.")
+    var stateDir = "state"
+
+    @Flag(name: .customLong("in-memory"), help: "Keep everything in memory (tests); nothing is written to disk.")
+    var inMemory = false
+
+    @Option(help: "Name of the local superuser.")
+    var user = "root"
+
+    @Option(help: "Password of the local superuser. Default: generated on first start and kept in <state-dir>/password.")
+    var password: String?
+
+    @Option(name: .customLong("demo-vms"), help: "Number of halted demo VMs created with the demo pool on first start.")
+    var demoVMs = 10
+
+    @Option(name: .customLong("xenstore-socket"), help: "Path of the xenstore wire socket. Default: <state-dir>/xenstored.sock.")
+    var xenstoreSocket: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest accepted request body (xapi: 300 KiB).")
+    var maxBodyBytes = 300 * 1024
+
+    @Option(name: .customLong("event-from-delay-ms"), help: "Batching delay before non-task event.from scans (xapi: 50).")
+    var eventFromDelayMs = 0
+
+    mutating func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+            throw ValidationError("unknown log level '\(logLevel)'")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "xapi-server")
+        let fileManager = FileManager.default
+        if !inMemory {
+            try fileManager.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        }
+        let secret = try resolvePassword()
+        var configuration = XapiConfiguration(password: secret)
+        configuration.user = user
+        configuration.eventFromDelay = .milliseconds(eventFromDelayMs)
+
+        let database = Database()
+        var services: [any Service] = []
+        if !inMemory {
+            let persister = Persister(database: database, store: try SQLiteStore(path: stateDir + "/xapi.db"), logger: logger)
+            _ = try await persister.load()
+            services.append(PersistenceService(persister: persister))
+        }
+        let api = XenAPI(database: database, configuration: configuration, logger: logger)
+        if try DemoPool.createIfEmpty(in: api, options: .init(vms: demoVMs, address: host)) {
+            logger.info("created the demo pool", metadata: ["vms": "\(demoVMs)"])
+        }
+        services.append(HousekeepingService(api: api))
+
+        let socketPath = unixSocket ?? (inMemory ? nil : absolute(stateDir + "/xapi.sock"))
+        let http = XapiHTTPServer(
+            configuration: HTTPServerConfiguration(host: host, port: port, unixSocketPath: socketPath, maxBodyBytes: maxBodyBytes),
+            handler: XapiRPCHandler(api: api, logger: logger),
+            logger: logger)
+        services.append(http)
+
+        print("xapi-server listening on http://\(host):\(port)/" + (socketPath.map { " and unix socket \($0)" } ?? ""))
+        print("log in as '\(user)' with password '\(secret)'" + (password == nil && !inMemory ? " (kept in \(stateDir)/password)" : ""))
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    private func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    /// The given password, or the one kept in the state directory, or a new one (kept there
+    /// with mode 0600 unless running in memory).
+    private func resolvePassword() throws -> String {
+        if let password { return password }
+        let file = stateDir + "/password"
+        if !inMemory, let kept = try? String(contentsOfFile: file, encoding: .utf8) {
+            return kept.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var rng = SystemRandomNumberGenerator()
+        let generated = String((0..<16).map { _ in alphabet[Int(rng.next(upperBound: UInt64(alphabet.count)))] })
+        if !inMemory {
+            FileManager.default.createFile(atPath: file, contents: Data(generated.utf8), attributes: [.posixPermissions: 0o600])
+        }
+        return generated
+    }
+}

@@ -1,0 +1,27 @@
+import ServiceLifecycle
+import Xapi
+import XapiDB
+
+/// Flushes database changes to SQLite; on shutdown it makes the last flush before it returns.
+struct PersistenceService: Service {
+    let persister: Persister
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await persister.run()
+        } onGracefulShutdown: {
+            persister.stop()
+        }
+    }
+}
+
+/// The 30 s database pass: pool heartbeat, session and task expiry.
+struct HousekeepingService: Service {
+    let api: XenAPI
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await api.runHousekeeping()
+        }
+    }
+}

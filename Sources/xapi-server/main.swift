@@ -1,1 +1,0 @@
-// Entry point; wiring arrives with the foundation issue.
