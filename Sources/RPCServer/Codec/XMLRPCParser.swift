@@ -176,9 +176,10 @@ struct XMLRPCCallParser {
             pos += 1
             switch name {
             case "version" where seen == 0:
+                // XML 1.0 (5th edition) reads any "1.<digits>" document as 1.0.
                 let digits = value.utf8.dropFirst(2)
                 guard value.hasPrefix("1."), !digits.isEmpty, digits.allSatisfy({ (0x30...0x39).contains($0) }) else {
-                    throw syntax("unsupported XML version \"\(WireError.excerpt(value))\"")
+                    throw syntax("unsupported XML version \"\(WireError.excerpt(value))\" in the XML declaration")
                 }
                 seen = 1
             case "encoding" where seen == 1:
@@ -189,7 +190,7 @@ struct XMLRPCCallParser {
                 }
                 seen = 2
             case "standalone" where seen == 1 || seen == 2:
-                guard value == "yes" || value == "no" else { throw syntax("invalid standalone value") }
+                guard value == "yes" || value == "no" else { throw syntax("invalid standalone value in the XML declaration") }
                 seen = 3
             default:
                 throw syntax("unexpected \"\(WireError.excerpt(name))\" in the XML declaration")
@@ -653,7 +654,7 @@ struct XMLRPCCallParser {
             guard let colon = bytes[name].firstIndex(of: UInt8(ascii: ":")) else { continue }
             let prefix = bytes[name.lowerBound..<colon]
             let local = bytes[(colon + 1)..<name.upperBound]
-            guard !prefix.isEmpty, !local.isEmpty, !local.contains(UInt8(ascii: ":")) else {
+            guard !prefix.isEmpty, let first = local.first, isNameStart(first), !local.contains(UInt8(ascii: ":")) else {
                 throw .syntax(offset: name.lowerBound, reason: "malformed qualified attribute name")
             }
             if prefix.elementsEqual("xmlns".utf8) || prefix.elementsEqual("xml".utf8) { continue }
@@ -838,10 +839,17 @@ struct XMLRPCCallParser {
         let start = pos
         pos += 2  // "<?"
         let target = try readName()
-        if target.count == 3,
+        // Targets starting "xml" are reserved ("xml" itself is a misplaced declaration), and a
+        // namespace-aware parser takes no colon in them; neither has any use in an RPC body.
+        if target.count >= 3,
            target[0] | 0x20 == UInt8(ascii: "x"), target[1] | 0x20 == UInt8(ascii: "m"),
            target[2] | 0x20 == UInt8(ascii: "l") {
-            throw .syntax(offset: start, reason: "XML declaration not at the start of the document")
+            throw .syntax(offset: start, reason: target.count == 3
+                ? "XML declaration not at the start of the document"
+                : "reserved processing instruction target")
+        }
+        if target.contains(UInt8(ascii: ":")) {
+            throw .syntax(offset: start, reason: "':' in a processing instruction target")
         }
         guard pos < end else { throw .truncated(expected: "'?>'") }
         if !at("?>") {

@@ -83,13 +83,13 @@ import XapiDB
         var iterations = 0
         var accepted = 0
         var agreed = 0
-        var slowest = Duration.zero
+        var slowest = (Duration.zero, [UInt8]())
         while clock.now < deadline {
             let input = Self.mutate(rng.pick(seeds), tokens: Self.xmlTokens, seeds: seeds, rng: &rng)
             iterations += 1
             let started = clock.now
             let ours = Result { () throws(WireError) in try XMLRPC.parseCall(input) }
-            slowest = max(slowest, clock.now - started)
+            if clock.now - started > slowest.0 { slowest = (clock.now - started, input) }
             if String(validating: input, as: UTF8.self) == nil, case .success = ours {
                 Issue.record("accepted invalid UTF-8: \(input)")
             }
@@ -107,9 +107,13 @@ import XapiDB
                 accepted += 1
                 Issue.record("accepted what XMLParser refuses (\(why.reason)); \(context.rawValue)")
             case (.failure(let error), .success):
-                // Stricter than libxml2 only where we mean to be.
+                // Stricter than libxml2 only where we mean to be: DTDs, depth, encodings other
+                // than UTF-8, the XML declaration's grammar (libxml2 lets e.g. a missing space
+                // pass), and base64 padding (Foundation's decoder ignores bad padding).
                 switch error {
-                case .forbidden, .tooDeep: break
+                case .forbidden, .tooDeep, .unsupportedEncoding: break
+                case .syntax(_, let reason) where reason.contains("XML declaration"): break
+                case .badValue(_, "base64", _): break
                 default: Issue.record("refused (\(error)) what XMLParser accepts; \(context.rawValue)")
                 }
             case (.failure, .failure):
@@ -118,9 +122,8 @@ import XapiDB
         }
         #expect(iterations > 500, "the fuzzer barely ran: \(iterations) iterations")
         #expect(accepted > 0 && agreed > 0, "no mutant was accepted; the mutations are too destructive")
-        #expect(slowest < .seconds(1), "slowest parse took \(slowest)")
-        // Keep the last seed's numbers visible in the test log for the benchmark notes.
-        Self.report("XML-RPC fuzz", iterations: iterations, accepted: accepted, slowest: slowest)
+        Self.expectNoHang(slowest) { _ = try? XMLRPC.parseCall($0) }
+        Self.report("XML-RPC fuzz", iterations: iterations, accepted: accepted, slowest: slowest.0)
     }
 
     @Test(.timeLimit(.minutes(2))) func jsonMutants() throws {
@@ -137,14 +140,14 @@ import XapiDB
         let deadline = clock.now + Self.budget
         var iterations = 0
         var accepted = 0
-        var slowest = Duration.zero
+        var slowest = (Duration.zero, [UInt8]())
         while clock.now < deadline {
             let input = Self.mutate(rng.pick(seeds), tokens: Self.jsonTokens, seeds: seeds, rng: &rng)
             iterations += 1
             let started = clock.now
             let ours = Result { () throws(WireError) in try JSON.parse(input) }
             _ = Result { () throws(WireError) in try JSONRPC.parseRequest(input) }
-            slowest = max(slowest, clock.now - started)
+            if clock.now - started > slowest.0 { slowest = (clock.now - started, input) }
             let oracle = FoundationJSON.parse(input)
             let context = Comment(rawValue: "mutant: \(String(decoding: input, as: UTF8.self).debugDescription) bytes \(input)")
             switch (ours, oracle) {
@@ -152,8 +155,7 @@ import XapiDB
                 accepted += 1
                 #expect(FoundationJSON.equivalent(FoundationJSON.canonical(Self.lastKeyWins(a)), b), context)
             case (.failure(let error), _?):
-                // JSONSerialization skips a leading BOM; we refuse it (RFC 8259 §8.1).
-                if !input.starts(with: [0xEF, 0xBB, 0xBF]) {
+                if !Self.jsonSerializationLeniency(input) {
                     Issue.record("refused (\(error)) what JSONSerialization accepts; \(context.rawValue)")
                 }
             case (.success(let a), nil):
@@ -168,8 +170,41 @@ import XapiDB
         }
         #expect(iterations > 500, "the fuzzer barely ran: \(iterations) iterations")
         #expect(accepted > 0)
-        #expect(slowest < .seconds(1), "slowest parse took \(slowest)")
-        Self.report("JSON fuzz", iterations: iterations, accepted: accepted, slowest: slowest)
+        Self.expectNoHang(slowest) { _ = try? JSON.parse($0) }
+        Self.report("JSON fuzz", iterations: iterations, accepted: accepted, slowest: slowest.0)
+    }
+
+    /// Non-JSON that swift-corelibs-foundation's JSONSerialization accepts and RFC 8259 (and we)
+    /// do not: a leading BOM, a NUL byte (it stops reading there), a trailing comma in an array
+    /// or object.
+    static func jsonSerializationLeniency(_ input: [UInt8]) -> Bool {
+        if input.starts(with: [0xEF, 0xBB, 0xBF]) || input.contains(0) { return true }
+        var inString = false
+        var escaped = false
+        var afterComma = false
+        for b in input {
+            if inString {
+                if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch b {
+            case UInt8(ascii: "\""): inString = true; afterComma = false
+            case UInt8(ascii: ","): afterComma = true
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): if afterComma { return true }
+            case 0x20, 0x09, 0x0A, 0x0D: break
+            default: afterComma = false
+            }
+        }
+        return false
+    }
+
+    /// The slowest mutant must parse in well under a second. On this shared machine a single
+    /// slow iteration can be a scheduling stall, so the input is timed again before judging.
+    static func expectNoHang(_ slowest: (Duration, [UInt8]), _ parse: ([UInt8]) -> Void) {
+        guard slowest.0 >= .milliseconds(200) else { return }
+        let clock = ContinuousClock()
+        let again = (0..<3).map { _ in clock.measure { parse(slowest.1) } }.min()!
+        #expect(again < .milliseconds(200), "a \(slowest.1.count)-byte mutant took \(again) to parse: \(slowest.1)")
     }
 
     /// JSONSerialization keeps the last of duplicate keys; we keep all, in order.

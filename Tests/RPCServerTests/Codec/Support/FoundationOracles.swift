@@ -39,6 +39,14 @@ enum FoundationXMLRPC {
         }
     }
 
+    static func declaredVersion(_ body: [UInt8]) -> String? {
+        let text = String(decoding: body.prefix(200), as: UTF8.self)
+        guard let range = text.range(of: "version=") else { return nil }
+        let rest = text[range.upperBound...]
+        guard let quote = rest.first, quote == "'" || quote == "\"" else { return nil }
+        return rest.dropFirst().prefix { $0 != quote }.description
+    }
+
     static func containsEmptyProcessingInstruction(_ body: [UInt8]) -> Bool {
         var i = 0
         while i + 1 < body.count {
@@ -62,9 +70,21 @@ enum FoundationXMLRPC {
         let collector = Collector()
         parser.delegate = collector
         let ok = parser.parse()
-        // XMLParser.parse() returns true for some broken documents; parserError tells the truth.
-        if !ok || parser.parserError != nil || collector.failed {
-            return .failure(Rejected(reason: "XMLParser: \(String(describing: parser.parserError))"))
+        // XMLParser.parse() returns true for some broken documents; the errors reported to the
+        // delegate tell the truth. libxml2 *warnings* arrive the same way and are not
+        // well-formedness errors: 97 (XML version other than 1.0; Xmlm, hence xapi, takes 1.1
+        // too) and 99/100 (a namespace name that is not a valid/absolute URI; Xmlm does not
+        // check). Those alone do not make the oracle refuse.
+        var warnings: Set<Int> = [99, 100]
+        // XML 1.0 5th edition: any "1.<digits>" version is read as 1.0; libxml2 warns about
+        // every version but 1.0, including malformed ones, so the oracle checks the grammar.
+        if let version = declaredVersion(body), version.hasPrefix("1."), version.count > 2,
+           version.dropFirst(2).allSatisfy({ ("0"..."9").contains($0) }) {
+            warnings.insert(97)
+        }
+        if !ok || collector.failed || !collector.errorCodes.isSubset(of: warnings)
+            || (parser.parserError.map { !warnings.contains(($0 as NSError).code) } ?? false) {
+            return .failure(Rejected(reason: "XMLParser: \(String(describing: parser.parserError)) \(collector.errorCodes)"))
         }
         collector.flush()
         return .success(collector.events)
@@ -94,12 +114,14 @@ enum FoundationXMLRPC {
         func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
         func parser(_ parser: XMLParser, foundIgnorableWhitespace whitespaceString: String) { text += whitespaceString }
         func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
-            guard let s = String(data: CDATABlock, encoding: .utf8) else { failed = true; return }
+            // Not String(data:encoding:), which drops a leading U+FEFF.
+            guard let s = String(validating: Array(CDATABlock), as: UTF8.self) else { failed = true; return }
             // libxml2 hands CDATA over without XML 1.0 §2.11 line-end normalisation; Xmlm (and
             // the spec) normalise everywhere, so the oracle does it here.
             text += s.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
         }
-        func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) { failed = true }
+        var errorCodes = Set<Int>()
+        func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) { errorCodes.insert((parseError as NSError).code) }
         func parser(_ parser: XMLParser, validationErrorOccurred validationError: any Error) { failed = true }
         // Internal entities would be silently dropped by XMLParser; treat any DTD as a refusal so
         // that the oracle never "accepts" a document whose text it lost.
@@ -216,7 +238,7 @@ enum FoundationXMLRPC {
                 return .dateTime(t)
             case "base64":
                 let text = try textThenEnd("base64").filter { !" \t\n\r".contains($0) }
-                guard let data = Data(base64Encoded: text), let s = String(data: data, encoding: .utf8) else {
+                guard let data = Data(base64Encoded: text), let s = String(validating: Array(data), as: UTF8.self) else {
                     throw Rejected(reason: "bad base64")
                 }
                 return .string(s)
