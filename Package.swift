@@ -76,7 +76,10 @@ let package = Package(
                 "Xapi",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: upcoming
         ),
@@ -94,7 +97,29 @@ let package = Package(
         .testTarget(name: "XenopsTests", dependencies: ["Xenops"], swiftSettings: upcoming),
         .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),
         .testTarget(name: "XapiTests", dependencies: ["Xapi"], swiftSettings: upcoming),
-        .testTarget(name: "RPCServerTests", dependencies: ["RPCServer"], swiftSettings: upcoming),
+        .testTarget(
+            name: "RPCServerTests",
+            dependencies: [
+                "RPCServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // The stack's ceiling for bench/rpc: a bare NIO server answering a fixed 200.
+        .executableTarget(
+            name: "http-ceiling",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "bench/http-ceiling",
+            swiftSettings: upcoming
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
