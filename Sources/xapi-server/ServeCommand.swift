@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import RPCServer
 import ServiceLifecycle
+import UnixSignals
 import Xapi
 import XapiDB
 

@@ -1,5 +1,6 @@
 """Issue 2 acceptance: the official XenAPI module against the built server."""
 import http.client
+import xmlrpc.client
 import json
 
 import pytest
@@ -30,7 +31,7 @@ def test_logout_then_call_is_session_invalid(server):
     handle = s.handle
     s.xenapi.session.logout()
     # A raw call with the dead handle: the Python client would otherwise log in again by itself.
-    raw = XenAPI.xmlrpc.client.ServerProxy(server.url)
+    raw = xmlrpc.client.ServerProxy(server.url)
     reply = raw.VM.get_all(handle)
     assert reply["Status"] == "Failure"
     assert reply["ErrorDescription"] == ["SESSION_INVALID", handle]
@@ -43,8 +44,16 @@ def test_get_all_records_and_every_class(session):
         assert ref.startswith("OpaqueRef:")
         assert record["power_state"] in ("Halted", "Running", "Paused", "Suspended")
         assert isinstance(record["memory_static_max"], str) and int(record["memory_static_max"]) > 0
+    # Objects of the classes the demo pool does not start with.
+    task = session.xenapi.task.create("e2e task", "")
+    host = session.xenapi.host.get_all()[0]
+    message = session.xenapi.message.create("E2E_ALERT", "3", "Host", session.xenapi.host.get_uuid(host), "body")
+    vm = ordinary_vms(session)[0]
+    vgpu = session.xenapi.VGPU.create(vm, session.xenapi.GPU_group.get_all()[0], "0", {}, "OpaqueRef:NULL")
+    own = session.xenapi.session.get_record(session.handle)
+    assert own["is_local_superuser"] is True and own["originator"] == "e2e"
     classes = ["pool", "host", "host_metrics", "host_cpu", "VM", "VM_metrics", "VBD", "VIF", "VDI", "SR", "PBD",
-               "network", "PIF", "PIF_metrics", "task", "console"]
+               "network", "PIF", "PIF_metrics", "task", "console", "message", "PCI", "VGPU"]
     for cls in classes:
         api = getattr(session.xenapi, cls)
         refs = api.get_all()
@@ -52,6 +61,11 @@ def test_get_all_records_and_every_class(session):
         record = api.get_record(refs[0])
         assert "uuid" in record
         assert api.get_by_uuid(record["uuid"]) == refs[0]
+    assert session.xenapi.message.get_record(message)["name"] == "E2E_ALERT"
+    assert session.xenapi.VGPU.get_record(vgpu)["VM"] == vm
+    session.xenapi.VGPU.destroy(vgpu)
+    session.xenapi.message.destroy(message)
+    session.xenapi.task.destroy(task)
 
 
 def test_lookups_and_setters(session):

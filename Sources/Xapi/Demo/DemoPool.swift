@@ -106,6 +106,24 @@ public enum DemoPool {
             ])
         }
 
+        // PCI devices: the NIC behind eth0 and a GPU offered for pass-through.
+        try s.create(t.pci, ["class_name": .string("Ethernet controller"), "vendor_name": .string("Intel Corporation"),
+                             "device_name": .string("82540EM Gigabit Ethernet Controller"), "host": .string(host),
+                             "pci_id": .string("0000:00:03.0"), "driver_name": .string("e1000")])
+        let gpu = try s.create(t.pci, ["class_name": .string("VGA compatible controller"), "vendor_name": .string("NVIDIA Corporation"),
+                                       "device_name": .string("GA102GL [A10]"), "host": .string(host),
+                                       "pci_id": .string("0000:00:02.0"), "driver_name": .string("nvidia")])
+        let gpuGroup = try s.create(s.table("GPU_group"), ["name_label": .string("Group of NVIDIA Corporation GA102GL [A10] GPUs"),
+                                                           "GPU_types": .array([.string("10de/2236")])])
+        let passthrough = try s.create(s.table("VGPU_type"), ["vendor_name": .string("NVIDIA Corporation"),
+                                                              "model_name": .string("passthrough"), "implementation": .string("passthrough"),
+                                                              "max_heads": .int(0)])
+        try s.create(s.table("PGPU"), ["PCI": .string(gpu), "GPU_group": .string(gpuGroup), "host": .string(host),
+                                       "supported_VGPU_types": .array([.string(passthrough)]),
+                                       "enabled_VGPU_types": .array([.string(passthrough)])])
+        try s.set(s.table("GPU_group"), gpuGroup, "supported_VGPU_types", .array([.string(passthrough)]))
+        try s.set(s.table("GPU_group"), gpuGroup, "enabled_VGPU_types", .array([.string(passthrough)]))
+
         // The control domain.
         let dom0Metrics = try s.create(t.vmMetrics, [
             "memory_actual": .int(4 * gib), "VCPUs_number": .int(8), "start_time": now, "install_time": now,

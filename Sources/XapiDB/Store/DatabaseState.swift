@@ -35,6 +35,14 @@ public struct DatabaseState: Sendable {
 
     public func schema(_ table: Int) -> ClassSchema { model.classes[table] }
 
+    /// Index of a table by its exact datamodel name; a missing name is a programming error.
+    public func table(_ name: String) -> Int {
+        guard let schema = model.class(named: name), schema.isTable else {
+            preconditionFailure("\(name) is not a table of the datamodel")
+        }
+        return schema.index
+    }
+
     public func contains(_ table: Int, _ ref: String) -> Bool {
         tables[table].rows[ref] != nil
     }

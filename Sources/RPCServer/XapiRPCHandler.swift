@@ -1,0 +1,67 @@
+public import Logging
+public import Xapi
+import XapiDB
+
+/// Connects the HTTP layer to the XenAPI: decodes the wire format, dispatches, waits until the
+/// call's writes are durable, and encodes the answer. Undecodable requests are transport
+/// failures (HTTP 500), as in xapi; API errors are ordinary RPC answers.
+public struct XapiRPCHandler: RPCHandler {
+    let api: XenAPI
+    let logger: Logger
+    let diagnosticsDocument: @Sendable () async -> [UInt8]
+
+    public init(api: XenAPI, logger: Logger, diagnostics: @escaping @Sendable () async -> [UInt8] = { Array("{}".utf8) }) {
+        self.api = api
+        self.logger = logger
+        diagnosticsDocument = diagnostics
+    }
+
+    public func xmlrpc(body: [UInt8], context: RPCRequestContext) async -> RPCReply {
+        let call: MethodCall
+        do {
+            call = try XMLRPC.parseCall(body)
+        } catch {
+            logger.debug("undecodable XML-RPC request", metadata: ["error": "\(error)"])
+            return .transportFailure(message: error.message)
+        }
+        if call.name == "system.listMethods", case .success(let names) = await api.call(call.name, [], origin: origin(context)) {
+            return .ok(body: XMLRPC.bare(names))
+        }
+        switch await perform(call.name, call.params, context) {
+        case .success(let value): return .ok(body: XMLRPC.success(value))
+        case .failure(let error): return .ok(body: XMLRPC.failure(error.errorDescription))
+        }
+    }
+
+    public func jsonrpc(body: [UInt8], context: RPCRequestContext) async -> RPCReply {
+        let request: JSONRPC.Request
+        do {
+            request = try JSONRPC.parseRequest(body)
+        } catch {
+            logger.debug("undecodable JSON-RPC request", metadata: ["error": "\(error)"])
+            return .transportFailure(message: error.message)
+        }
+        switch await perform(request.method, request.params, context) {
+        case .success(let value): return .ok(body: JSONRPC.success(value, for: request))
+        case .failure(let error): return .ok(body: JSONRPC.failure(error.errorDescription, for: request))
+        }
+    }
+
+    public func diagnostics() async -> [UInt8] {
+        await diagnosticsDocument()
+    }
+
+    private func perform(_ method: String, _ params: [Value], _ context: RPCRequestContext) async -> Result<Value, XapiError> {
+        let result = await api.call(method, params, origin: origin(context))
+        // Durable before acknowledged: whatever this call wrote is on disk before we answer.
+        await api.database.waitUntilDurable()
+        if case .failure(let error) = result, logger.logLevel <= .debug {
+            logger.debug("call failed", metadata: ["method": "\(method)", "error": "\(error.errorDescription)"])
+        }
+        return result
+    }
+
+    private func origin(_ context: RPCRequestContext) -> CallOrigin {
+        CallOrigin(transport: context.listener == .unixSocket ? .unixSocket : .tcp, originator: context.originator)
+    }
+}
