@@ -63,7 +63,9 @@ extension DatabaseState {
         var mods: [Value] = []
         var dels: [Value] = []
         var last = token
-        for entry in changeLog.entries(after: max(scanned, min(token.generation, token.messageGeneration))) {
+        let objectEntries = changeLog.entries(after: max(scanned, token.generation))
+        let messageEntries = messageLog.entries(after: max(scanned, token.messageGeneration))
+        for entry in [messageEntries, objectEntries].joined() {
             let isMessage = entry.table == messages
             let since = isMessage ? token.messageGeneration : token.generation
             guard entry.generation > since, isLive(entry) else { continue }
@@ -123,10 +125,7 @@ extension DatabaseState {
     /// Whether anything `subscription` covers changed after `generation` (a cheap re-check
     /// before parking, so a change racing the scan is never slept through).
     func hasChanges(after generation: Int64, matching subscription: Subscription) -> Bool {
-        let messages = messageTableIndex
-        return changeLog.entries(after: generation).contains { entry in
-            entry.table == messages ? subscription.mayMatch(table: entry.table)
-                                    : subscription.matches(table: entry.table, ref: entry.ref)
-        }
+        changeLog.entries(after: generation).contains { subscription.matches(table: $0.table, ref: $0.ref) }
+            || messageLog.entries(after: generation).contains { subscription.mayMatch(table: $0.table) }
     }
 }

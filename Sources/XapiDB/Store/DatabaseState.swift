@@ -12,6 +12,9 @@ public struct DatabaseState: Sendable {
     /// The generation of the latest write; tokens and `created`/`modified` stamps use it.
     public internal(set) var generation: Int64 = 0
     var changeLog = ChangeLog()
+    /// Messages change under their own generation in tokens, so they get their own log: a
+    /// token's message part then never makes a scan start before its object part.
+    var messageLog = ChangeLog()
     /// What the current write transaction changed; drained by `Database` after the lock.
     var pending = PendingEffects()
     /// Persisted objects changed since the last flush.
@@ -230,7 +233,11 @@ public struct DatabaseState: Sendable {
     }
 
     private mutating func appendLog(table: Int, ref: String, supersedes: Bool) {
-        changeLog.append(.init(generation: generation, table: table, ref: ref), supersedes: supersedes)
+        if table == messageTableIndex {
+            messageLog.append(.init(generation: generation, table: table, ref: ref), supersedes: supersedes)
+        } else {
+            changeLog.append(.init(generation: generation, table: table, ref: ref), supersedes: supersedes)
+        }
         pending.changed.append(.init(table: table, ref: ref))
         if table == messageTableIndex { messageGeneration = generation }
         if model.classes[table].isPersisted {
@@ -248,10 +255,12 @@ public struct DatabaseState: Sendable {
 
     mutating func finishTransaction() -> PendingEffects {
         let tablesSnapshot = tables
-        changeLog.compactIfNeeded { entry in
+        let isLive = { (entry: ChangeLog.Entry) -> Bool in
             if let row = tablesSnapshot[entry.table].rows[entry.ref] { return row.modified == entry.generation }
             return tablesSnapshot[entry.table].tombstoneGenerations[entry.ref] == entry.generation
         }
+        changeLog.compactIfNeeded(isLive: isLive)
+        messageLog.compactIfNeeded(isLive: isLive)
         var effects = pending
         pending = PendingEffects()
         effects.wakeups = events.drainWakeups()
@@ -267,12 +276,19 @@ public struct DatabaseState: Sendable {
         if let u = model.classes[table].uuidField, case .string(let uuid) = row.fields[u] {
             tables[table].refsByUUID[uuid] = ref
         }
-        changeLog.append(.init(generation: row.modified, table: table, ref: ref), supersedes: false)
+        let entry = ChangeLog.Entry(generation: row.modified, table: table, ref: ref)
+        if table == messageTableIndex {
+            messageLog.append(entry, supersedes: false)
+            messageGeneration = max(messageGeneration, row.modified)
+        } else {
+            changeLog.append(entry, supersedes: false)
+        }
     }
 
     mutating func finishRestore(generation restored: Int64) {
         generation = max(restored, generation)
         changeLog.sortByGeneration()
+        messageLog.sortByGeneration()
     }
 }
 
