@@ -121,6 +121,18 @@ let package = Package(
             path: "bench/http-ceiling",
             swiftSettings: upcoming
         ),
+        // Load generator for bench/events and bench/e2e.
+        .executableTarget(
+            name: "xapi-load",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/load",
+            swiftSettings: upcoming
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,6 +44,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-body-bytes"), help: "Largest accepted request body (xapi: 300 KiB).")
     var maxBodyBytes = 300 * 1024
 
+    @Option(name: .customLong("max-connections"), help: "Concurrent TCP connections (xapi: 800).")
+    var maxConnections = 800
+
     @Option(name: .customLong("event-from-delay-ms"), help: "Batching delay before non-task event.from scans (xapi: 50).")
     var eventFromDelayMs = 0
 
@@ -81,7 +84,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         let socketPath = unixSocket ?? (inMemory ? nil : absolute(stateDir + "/xapi.sock"))
         let http = XapiHTTPServer(
-            configuration: HTTPServerConfiguration(host: host, port: port, unixSocketPath: socketPath, maxBodyBytes: maxBodyBytes),
+            configuration: HTTPServerConfiguration(host: host, port: port, unixSocketPath: socketPath,
+                                                   maxBodyBytes: maxBodyBytes, maxTCPConnections: maxConnections),
             handler: XapiRPCHandler(api: api, logger: logger),
             logger: logger)
         services.append(http)
