@@ -94,6 +94,13 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Benchmarks (run with -c release); see BENCHMARKS.md.
+        .executableTarget(
+            name: "codec-bench",
+            dependencies: ["RPCServer", "XapiDB"],
+            path: "bench/codec",
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "XenstoreTests", dependencies: ["Xenstore"], swiftSettings: upcoming),
         .testTarget(name: "XenopsTests", dependencies: ["Xenops"], swiftSettings: upcoming),
         .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),

@@ -588,9 +588,14 @@ struct XMLRPCCallParser {
     private mutating func readName() throws(WireError) -> UnsafeBufferPointer<UInt8> {
         let start = pos
         guard pos < end else { throw .truncated(expected: "a name") }
-        guard isNameStart(bytes[pos]) else { throw syntax("expected a name") }
-        pos += 1
-        while pos < end, isNameChar(bytes[pos]) { pos += 1 }
+        let (first, length) = scalar(at: pos)
+        guard Self.isNameStart(first) else { throw syntax("expected a name") }
+        pos += length
+        while pos < end {
+            let (next, length) = scalar(at: pos)
+            guard Self.isNameChar(next) else { break }
+            pos += length
+        }
         // A name is always followed by something ('>', '=', '?>'…); at the end it was cut off.
         guard pos < end else { throw .truncated(expected: "the rest of a tag") }
         return UnsafeBufferPointer(rebasing: bytes[start..<pos])
@@ -636,12 +641,17 @@ struct XMLRPCCallParser {
                 throw syntax("expected a quoted attribute value")
             }
             pos += 1
+            let valueStart = pos
             while true {
                 guard pos < end else { throw .truncated(expected: "the end of an attribute value") }
                 let b = bytes[pos]
                 if b == quote { pos += 1; break }
                 if b == UInt8(ascii: "<") { throw syntax("'<' in an attribute value") }
                 if b == UInt8(ascii: "&") { _ = try readReference() } else { pos += 1 }
+            }
+            // Namespaces 1.0: a prefix cannot be bound to the empty name.
+            if pos - 1 == valueStart, bytes[name].starts(with: "xmlns:".utf8) {
+                throw .syntax(offset: nameStart, reason: "empty namespace name for a prefix")
             }
         }
     }
@@ -654,7 +664,8 @@ struct XMLRPCCallParser {
             guard let colon = bytes[name].firstIndex(of: UInt8(ascii: ":")) else { continue }
             let prefix = bytes[name.lowerBound..<colon]
             let local = bytes[(colon + 1)..<name.upperBound]
-            guard !prefix.isEmpty, let first = local.first, isNameStart(first), !local.contains(UInt8(ascii: ":")) else {
+            guard !prefix.isEmpty, !local.isEmpty, Self.isNameStart(scalar(at: colon + 1).0),
+                  !local.contains(UInt8(ascii: ":")) else {
                 throw .syntax(offset: name.lowerBound, reason: "malformed qualified attribute name")
             }
             if prefix.elementsEqual("xmlns".utf8) || prefix.elementsEqual("xml".utf8) { continue }
@@ -900,17 +911,43 @@ struct XMLRPCCallParser {
         b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D
     }
 
-    /// XML's NameStartChar, with every non-ASCII byte allowed (names that matter are ASCII,
-    /// and unknown element names are rejected anyway).
-    @inline(__always)
-    private func isNameStart(_ b: UInt8) -> Bool {
-        (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "z")) || b == UInt8(ascii: "_")
-            || b == UInt8(ascii: ":") || b >= 0x80
-    }
-
+    /// A byte for the ASCII-only names of the XML declaration and of entity references, which
+    /// are compared with fixed spellings afterwards.
     @inline(__always)
     private func isNameChar(_ b: UInt8) -> Bool {
-        isNameStart(b) || (b >= 0x30 && b <= 0x39) || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
+        b >= 0x80 || Self.isNameChar(UInt32(b))
+    }
+
+    /// The scalar at `index` and its UTF-8 length (the body is already validated).
+    @inline(__always)
+    private func scalar(at index: Int) -> (UInt32, Int) {
+        let lead = bytes[index]
+        if lead < 0x80 { return (UInt32(lead), 1) }
+        let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2
+        guard index + length <= end else { return (0, 1) }
+        var value = UInt32(lead) & (0xFF >> (length + 1))
+        for i in 1..<length { value = value << 6 | UInt32(bytes[index + i] & 0x3F) }
+        return (value, length)
+    }
+
+    /// XML 1.0 (5th edition) NameStartChar.
+    static func isNameStart(_ c: UInt32) -> Bool {
+        switch c {
+        case 0x41...0x5A, 0x61...0x7A, 0x5F, 0x3A: return true
+        case 0xC0...0xD6, 0xD8...0xF6, 0xF8...0x2FF, 0x370...0x37D, 0x37F...0x1FFF, 0x200C...0x200D,
+             0x2070...0x218F, 0x2C00...0x2FEF, 0x3001...0xD7FF, 0xF900...0xFDCF, 0xFDF0...0xFFFD,
+             0x10000...0xEFFFF:
+            return true
+        default: return false
+        }
+    }
+
+    /// XML 1.0 (5th edition) NameChar.
+    static func isNameChar(_ c: UInt32) -> Bool {
+        switch c {
+        case 0x30...0x39, 0x2D, 0x2E, 0xB7, 0x300...0x36F, 0x203F...0x2040: return true
+        default: return isNameStart(c)
+        }
     }
 
     private func syntax(_ reason: String) -> WireError {

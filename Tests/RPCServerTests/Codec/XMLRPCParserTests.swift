@@ -121,6 +121,7 @@ import XapiDB
         #expect(try param("<value>a<!-- c -->b<?pi x?>c</value>") == .string("abc"))
         #expect(try param("<value>a\r\nb\rc&#13;</value>") == .string("a\nb\nc\r"))
         #expect(try param("<value id=\"1\" other='&amp;'><string lang=\"en\" >x</string ></value >") == .string("x"))
+        #expect(try param("<value été=\"1\" a\u{B7}\u{10000}b='' xmlns:p=\"urn:x\" p:q=\"2\">x</value>") == .string("x"))
         #expect(try param("<value>\n<!-- typed follows -->\n<int>3</int>\n</value>") == .int(3))
         #expect(try param("<value>&#32;<int>3</int></value>") == .int(3))
         #expect(try param("<value>é ✓ 😀 \u{7F}</value>") == .string("é ✓ 😀 \u{7F}"))
@@ -202,6 +203,10 @@ import XapiDB
         "<methodCall a='1' a='2'><methodName>m</methodName><params/></methodCall>",
         "<methodCall p:a='1'><methodName>m</methodName><params/></methodCall>",
         "<methodCall xmlns:p='u' p:-a='1'><methodName>m</methodName><params/></methodCall>",
+        "<methodCall xmlns:p=''><methodName>m</methodName><params/></methodCall>",
+        "<methodCall a\u{10FFFF}='1'><methodName>m</methodName><params/></methodCall>",
+        "<methodCall \u{B7}a='1'><methodName>m</methodName><params/></methodCall>",
+        "<?S\u{10FFFF} x?><methodCall><methodName>m</methodName><params/></methodCall>",
         "<methodCall a='<'><methodName>m</methodName><params/></methodCall>",
         "<methodCall><methodName>a&b</methodName><params/></methodCall>",
         "<methodCall><methodName>a&#0;</methodName><params/></methodCall>",
