@@ -16,7 +16,7 @@ public struct RPCRequestContext: Sendable {
     /// The `originator` header, which XenAPI.py's `UDSTransport` sends.
     public var originator: String?
     public var userAgent: String?
-    /// `ip:port` of a TCP peer; `nil` on the Unix socket.
+    /// The TCP peer's IP address; `nil` on the Unix socket.
     public var remoteAddress: String?
 
     public init(

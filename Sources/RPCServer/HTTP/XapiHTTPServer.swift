@@ -14,15 +14,15 @@ import Darwin
 /// `GET /diagnostics`, on a TCP listener and an optional Unix-socket listener, both served by
 /// this one `Service`.
 ///
-/// Built directly on SwiftNIO's HTTP/1 codec rather than Hummingbird 2. Measured on the 2-core
-/// development machine with `wrk -t1 -c32` (BENCHMARKS.md, "RPC throughput"), a trivial NIO
-/// handler is the ceiling; this server with a canned handler reaches ~90 % of it, where
-/// Hummingbird's request path (async channel bridging, HTTPTypes conversion, router,
-/// middleware) reached ~60–80 % before any XML-RPC work. The XML-RPC target is ≥ 50 % of the
-/// ceiling including decoding and dispatch, so the transport must keep the headroom. Owning
-/// the pipeline also gives xapi's exact response headers, and the part Hummingbird would
-/// add — keep-alive, body limit, idle timeout, quiescing — is small with NIO's
-/// `HTTPServerPipelineHandler`.
+/// Built directly on SwiftNIO's HTTP/1 codec rather than Hummingbird 2, for cost and control.
+/// Server CPU per request with a canned reply under `wrk -t1 -c32` (2 shared cores, medians
+/// of 3–5 runs; BENCHMARKS.md "RPC throughput"): bare NIO ceiling 16 µs, this server 37 µs
+/// (27 µs with NIO installed as Swift's global executor), Hummingbird 2.28.1 41 µs (42 µs
+/// with). The XML-RPC target is half the ceiling's throughput *including* decoding and
+/// dispatch, so the transport must leave the headroom. Owning the pipeline also gives xapi's
+/// exact status lines and headers, and keeps HummingbirdTesting (AsyncHTTPClient, NIOSSL)
+/// out of the tests; what Hummingbird would add here — keep-alive, body limit, idle timeout,
+/// quiescing — is small on top of NIO's `HTTPServerPipelineHandler`.
 ///
 /// Concurrency: every connection is served by its own child task of `run()`, fed by the
 /// channel handler through an `AsyncStream`; a handler that suspends (a 30 s `event.from`)
@@ -109,6 +109,7 @@ public struct XapiHTTPServer: Service {
         }
 
         for listener in listeners {
+            listener.close(promise: nil)
             try? await listener.closeFuture.get()
         }
         if let path = addresses.unixSocketPath {

@@ -229,6 +229,7 @@ struct XapiHTTPServerTests {
     func parkedLongPolls() async throws {
         try await withServer { handler, addresses in
             let parkedCount = 200
+            let threadsBefore = try processThreadCount()
             var parked: [RawConnection] = []
             for _ in 0..<parkedCount {
                 let connection = try await RawConnection.tcp(addresses)
@@ -238,6 +239,8 @@ struct XapiHTTPServerTests {
             try await within(.seconds(20)) {
                 while handler.gate.waiting < parkedCount { try await Task.sleep(for: .milliseconds(10)) }
             }
+            let threadsParked = try processThreadCount()
+            #expect(threadsParked - threadsBefore < 16, "\(threadsBefore) threads before, \(threadsParked) with \(parkedCount) parked")
 
             // While they wait, other connections (and a second connection per client) get answers.
             let clock = ContinuousClock()
@@ -412,4 +415,18 @@ struct XapiHTTPServerTests {
         var info = stat()
         #expect(lstat(path, &info) != 0, "socket file left behind")
     }
+}
+
+/// Threads of this process, from /proc (Linux); parked requests must not add any.
+private func processThreadCount() throws -> Int {
+    guard let file = fopen("/proc/self/status", "r") else { throw HarnessError.malformedResponse("no /proc/self/status") }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if text.hasPrefix("Threads:"), let count = Int(text.dropFirst(8).filter { !$0.isWhitespace }) {
+            return count
+        }
+    }
+    throw HarnessError.malformedResponse("no Threads: line in /proc/self/status")
 }
