@@ -142,7 +142,7 @@ public final class XenstoreConnection: Sendable {
             router.remove(route)
             throw error
         }
-        return XenstoreWatch(path: path, token: token, stream: stream)
+        return XenstoreWatch(path: path, token: token, stream: stream, connection: self)
     }
 
     /// Removes every watch and aborts every transaction of this connection (RESET_WATCHES).
@@ -260,7 +260,7 @@ private enum Ops {
 }
 
 /// The events of one watch. Iterate it from one task; cancelling that task (or dropping the
-/// sequence) unregisters the watch.
+/// sequence) unregisters the watch. It keeps its connection open while it exists.
 public struct XenstoreWatch: AsyncSequence, Sendable {
     public typealias Element = WatchEvent
     public typealias Failure = Never
@@ -268,6 +268,7 @@ public struct XenstoreWatch: AsyncSequence, Sendable {
     public let path: String
     public let token: String
     let stream: AsyncStream<WatchEvent>
+    let connection: XenstoreConnection
 
     public func makeAsyncIterator() -> AsyncStream<WatchEvent>.Iterator { stream.makeAsyncIterator() }
 }
