@@ -157,6 +157,7 @@ final class RawSocket {
             try await Task.sleep(for: .milliseconds(20))
         }
         let client = try #require(good)
+        #expect(client.call(type: 10, payload: "0\0")?.0 == 10)  // registered once it has answered
         let baseline = store.withState { $0.connections.count }
 
         let deadline = ContinuousClock.now + .seconds(3)
