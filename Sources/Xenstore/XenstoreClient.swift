@@ -131,7 +131,7 @@ public final class XenstoreConnection: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(
             of: WatchEvent.self, bufferingPolicy: .bufferingOldest(daemon.configuration.watchStreamBufferLimit))
         let route = InProcessWatchRouter.Route(path: canonical, token: token)
-        guard router.add(route, continuation) else { throw .EEXIST }
+        try router.add(route, continuation)
         continuation.onTermination = { [daemon, id, router] _ in
             router.remove(route)
             _ = daemon.perform(.unwatch(path, token: token), on: id)
@@ -291,13 +291,14 @@ final class InProcessWatchRouter: WatchSink {
 
     init(logger: Logger) { self.logger = logger }
 
-    /// False if the route exists already or the connection is closed.
-    func add(_ route: Route, _ continuation: AsyncStream<WatchEvent>.Continuation) -> Bool {
-        routes.withLock { routes in
-            guard !routes.closed, routes.streams[route] == nil else { return false }
+    func add(_ route: Route, _ continuation: AsyncStream<WatchEvent>.Continuation) throws(XenstoreError) {
+        let error = routes.withLock { routes -> XenstoreError? in
+            if routes.closed { return .ECONNRESET }
+            if routes.streams[route] != nil { return .EEXIST }
             routes.streams[route] = continuation
-            return true
+            return nil
         }
+        if let error { throw error }
     }
 
     func remove(_ route: Route) {

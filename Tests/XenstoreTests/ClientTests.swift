@@ -121,6 +121,7 @@ import Testing
         for await _ in watch { count += 1 }
         #expect(count == 1)  // the initial event, buffered before close
         #expect(throws: XenstoreError.ECONNRESET) { try client.write("/x", "1") }
+        #expect(throws: XenstoreError.ECONNRESET) { _ = try client.watch("/y") }
         #expect(store.withState { $0.connections.count } == before)
     }
 
