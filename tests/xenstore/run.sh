@@ -21,7 +21,11 @@ if [ "$need_packages" = 1 ]; then
 fi
 
 if [ -z "${XENSTORED_BIN:-}" ]; then
-  (cd "$root" && swift build --product xenstored 2>&1 | grep -E "error|warning: .*Sources/|Compiling|Build" | grep -v "^\[" ) || true
+  log=$(mktemp)
+  if ! (cd "$root" && swift build --product xenstored >"$log" 2>&1); then
+    tail -40 "$log" >&2; rm -f "$log"; echo "building xenstored failed" >&2; exit 1
+  fi
+  tail -1 "$log"; rm -f "$log"
   XENSTORED_BIN="$(cd "$root" && swift build --show-bin-path)/xenstored"
 fi
 [ -x "$XENSTORED_BIN" ] || { echo "no xenstored binary at $XENSTORED_BIN" >&2; exit 1; }
