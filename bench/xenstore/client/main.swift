@@ -115,24 +115,35 @@ final class Connection {
 
 struct Figures {
     var sequential: Double = 0
+    var roundTripP50: Double = 0
     var pipelined: Double = 0
     var watchP50: Double = 0
     var watchP99: Double = 0
 }
 
-func sequential(_ path: String, operations: Int) throws -> Double {
+func sequential(_ path: String, operations: Int) throws -> (Double, Double) {
     let connection = try Connection(path: path)
     let writes = (0..<100).map { writeRequest("/bench/seq/k\($0)", "value-\($0)") }
     let reads = (0..<100).map { readRequest("/bench/seq/k\($0)") }
     for index in 0..<200 {  // warm-up
         try connection.send(writes[index % 100]); _ = try connection.reply()
     }
+    var latencies: [UInt64] = []
+    latencies.reserveCapacity(operations)
     let start = now()
     for index in 0..<(operations / 2) {
+        var sent = now()
         try connection.send(writes[index % 100]); _ = try connection.reply()
+        var done = now()
+        latencies.append(done - sent)
+        sent = done
         try connection.send(reads[index % 100]); _ = try connection.reply()
+        done = now()
+        latencies.append(done - sent)
     }
-    return Double(operations / 2 * 2) / (Double(now() - start) / 1e9)
+    let rate = Double(operations / 2 * 2) / (Double(now() - start) / 1e9)
+    latencies.sort()
+    return (rate, Double(latencies[latencies.count / 2]) / 1000)
 }
 
 func pipelined(_ path: String, operations: Int, window: Int = 64) throws -> Double {
@@ -236,12 +247,12 @@ do {
         for index in order {
             let path = servers[index].path
             var figures = Figures()
-            figures.sequential = try sequential(path, operations: sequentialOps)
+            (figures.sequential, figures.roundTripP50) = try sequential(path, operations: sequentialOps)
             figures.pipelined = try pipelined(path, operations: pipelinedOps)
             (figures.watchP50, figures.watchP99) = try watchLatency(path, samples: watchSamples)
             samples[index].append(figures)
             print(
-                "round \(round) \(servers[index].name): seq \(Int(figures.sequential)) ops/s, "
+                "round \(round) \(servers[index].name): seq \(Int(figures.sequential)) ops/s (p50 \(figures.roundTripP50) µs), "
                     + "pipelined \(Int(figures.pipelined)) ops/s, watch p50 \(figures.watchP50) µs p99 \(figures.watchP99) µs")
         }
     }
@@ -259,6 +270,7 @@ func format(_ value: Double, _ decimals: Int) -> String {
 
 let metrics: [(String, (Figures) -> Double, Int, Bool)] = [
     ("sequential WRITE+READ round trips (ops/s)", { $0.sequential }, 0, true),
+    ("sequential round trip p50 (µs)", { $0.roundTripP50 }, 1, false),
     ("pipelined, 64 in flight (ops/s)", { $0.pipelined }, 0, true),
     ("watch latency p50 (µs)", { $0.watchP50 }, 1, false),
     ("watch latency p99 (µs)", { $0.watchP99 }, 1, false),
