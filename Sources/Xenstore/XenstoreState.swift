@@ -356,10 +356,9 @@ struct XenstoreState: Sendable {
 
     // MARK: CONTROL
 
+    /// CONTROL commands. C's debugging commands (check, log, logfile, memreport, print,
+    /// live-update) have no meaning here and get EINVAL, as any unknown command.
     static let controlHelp: [(String, String)] = [
-        ("check", ""),
-        ("log", "on|off"),
-        ("print", "<string>"),
         ("quota", "[<domid>]"),
         ("bind-domid", "<domid>"),
         ("help", ""),
@@ -372,8 +371,6 @@ struct XenstoreState: Sendable {
         case "help":
             guard rest.isEmpty else { throw .EINVAL }
             return .text(Self.controlHelp.map { "\($0.0)\t\($0.1)\n" }.joined())
-        case "check", "log", "print":
-            return .text("OK")
         case "quota":
             if let domidText = rest.first {
                 guard let domid = parseDomid(domidText.utf8) else { throw .EINVAL }

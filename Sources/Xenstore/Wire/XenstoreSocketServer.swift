@@ -158,6 +158,12 @@ final class XenstoreConnectionHandler: ChannelInboundHandler {
             return
         }
         daemon.perform(request, transaction: frame.header.transactionID, on: connection) { result, eventsFollow in
+            logger.trace(
+                "xenstore request",
+                metadata: [
+                    "connection": "\(connection)", "type": "\(frame.header.type)", "tx": "\(frame.header.transactionID)",
+                    "result": "\(result)",
+                ])
             if case .failure(.ECONNRESET) = result {
                 context.close(promise: nil)  // the store dropped us (RELEASE of our domain)
                 return
