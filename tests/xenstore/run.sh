@@ -42,14 +42,23 @@ fi
 export XENSTORED_PATH=$dir/socket XS_TEST_DIR=$dir
 
 status=0
-echo "== xenstore-utils round trips"
-"$here/roundtrip.sh" || status=1
-
-echo "== test-xenstore -i 100"
-(cd "$dir" && timeout 300 /usr/lib/xen-4.17/bin/test-xenstore -i 100) || { echo "test-xenstore failed"; status=1; }
-
-echo "== pyxs suite"
-(cd "$here" && timeout 600 /usr/bin/python3 -m pytest -q -p no:cacheprovider test_xenstore.py) || status=1
+suites_passed=0
+suites_failed=0
+suite() {  # suite NAME COMMAND...: run one part, count it
+  local name=$1
+  shift
+  echo "== $name"
+  if "$@"; then
+    suites_passed=$((suites_passed + 1))
+  else
+    echo "FAILED: $name"
+    suites_failed=$((suites_failed + 1))
+    status=1
+  fi
+}
+suite "xenstore-utils round trips" "$here/roundtrip.sh"
+suite "test-xenstore -i 100" bash -c "cd '$dir' && timeout 300 /usr/lib/xen-4.17/bin/test-xenstore -i 100"
+suite "pyxs suite" bash -c "cd '$here' && timeout 600 /usr/bin/python3 -m pytest -q -p no:cacheprovider test_xenstore.py"
 
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "xenstored died during the tests:" >&2; tail -20 "$dir/xenstored.log" >&2; status=1
@@ -64,4 +73,5 @@ else
 fi
 wait "$pid" 2>/dev/null
 [ "$status" = 0 ] && rm -rf "$dir" || echo "logs kept in $dir"
+echo "xenstore e2e suites: $suites_passed passed, $suites_failed failed"
 exit $status
