@@ -230,6 +230,12 @@ struct XenstoreState: Sendable {
             guard let node = try tree.lookup(path, need: .read, by: who) else { throw .ENOENT }
             return node
         }
+        let transaction = connections[id]!.transactions[tx]!
+        if !who.privileged, quotas.transactionNodes > 0, transaction.overlay[path] == nil,
+            transaction.touchedNodes >= quotas.transactionNodes
+        {
+            throw .ENOSPC  // C counts read nodes against transaction-nodes as well
+        }
         connections[id]!.transactions[tx]!.noteRead(path, in: tree)
         let view = TransactionView(base: tree, transaction: connections[id]!.transactions[tx]!)
         guard let node = try view.lookup(path, need: .read, by: who) else { throw .ENOENT }

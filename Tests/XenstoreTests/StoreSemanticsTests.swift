@@ -248,5 +248,10 @@ import Testing
         let small = h.start(other)
         #expect(h.write(other, "a", "1", tx: small) == .success(.ok))
         #expect(h.error(other, .write("b/c/d", []), tx: small) == .ENOSPC)
+        let reader = h.start(other)
+        for name in ["x", "y", "z"] { #expect(h.read(other, name, tx: reader) == .failure(.ENOENT)) }
+        #expect(h.read(other, "x", tx: reader) == .failure(.ENOENT))  // already counted
+        #expect(h.error(other, .read("w"), tx: reader) == .ENOSPC)
+        #expect(h.error(dom0, .read("/w"), tx: tx) == .ENOENT)  // dom0 is exempt
     }
 }
