@@ -121,7 +121,7 @@ struct Figures {
     var watchP99: Double = 0
 }
 
-func sequential(_ path: String, operations: Int) throws -> (Double, Double) {
+func sequential(_ path: String, operations: Int, verbose: Bool) throws -> (Double, Double) {
     let connection = try Connection(path: path)
     let writes = (0..<100).map { writeRequest("/bench/seq/k\($0)", "value-\($0)") }
     let reads = (0..<100).map { readRequest("/bench/seq/k\($0)") }
@@ -143,6 +143,10 @@ func sequential(_ path: String, operations: Int) throws -> (Double, Double) {
     }
     let rate = Double(operations / 2 * 2) / (Double(now() - start) / 1e9)
     latencies.sort()
+    let p90 = Double(latencies[latencies.count * 9 / 10]) / 1000
+    let p99 = Double(latencies[latencies.count * 99 / 100]) / 1000
+    let mean = Double(latencies.reduce(0, +)) / Double(latencies.count) / 1000
+    if verbose { print("  sequential round trip: p50 \(Double(latencies[latencies.count / 2]) / 1000) p90 \(p90) p99 \(p99) mean \(mean) µs") }
     return (rate, Double(latencies[latencies.count / 2]) / 1000)
 }
 
@@ -182,7 +186,7 @@ func pipelined(_ path: String, operations: Int, window: Int = 64) throws -> Doub
     return Double(operations) / (Double(now() - start) / 1e9)
 }
 
-func watchLatency(_ path: String, samples: Int) throws -> (Double, Double) {
+func watchLatency(_ path: String, samples: Int, verbose: Bool) throws -> (Double, Double) {
     let watcher = try Connection(path: path)
     let writer = try Connection(path: path)
     try writer.send(writeRequest("/bench/watch", "")); _ = try writer.reply()
@@ -206,6 +210,7 @@ func watchLatency(_ path: String, samples: Int) throws -> (Double, Double) {
         let elapsed = now() - start
         _ = try writer.reply()
         if index >= 200 { latencies.append(elapsed) }  // first 200 are warm-up
+        if verbose && elapsed > 1_000_000 { print("  watch outlier \(elapsed / 1000) µs at \(start / 1_000_000 % 100_000) ms") }
     }
     latencies.sort()
     func percentile(_ p: Double) -> Double { Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000 }
@@ -224,6 +229,7 @@ var rounds = 3
 var sequentialOps = 40_000
 var pipelinedOps = 400_000
 var watchSamples = 5_000
+var verbose = false
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
@@ -234,6 +240,7 @@ while let argument = arguments.popFirst() {
     case "--sequential-ops": sequentialOps = Int(arguments.popFirst() ?? "") ?? sequentialOps
     case "--pipelined-ops": pipelinedOps = Int(arguments.popFirst() ?? "") ?? pipelinedOps
     case "--watch-samples": watchSamples = Int(arguments.popFirst() ?? "") ?? watchSamples
+    case "--verbose": verbose = true
     default: fatalError("unknown argument \(argument)")
     }
 }
@@ -247,9 +254,9 @@ do {
         for index in order {
             let path = servers[index].path
             var figures = Figures()
-            (figures.sequential, figures.roundTripP50) = try sequential(path, operations: sequentialOps)
+            (figures.sequential, figures.roundTripP50) = try sequential(path, operations: sequentialOps, verbose: verbose)
             figures.pipelined = try pipelined(path, operations: pipelinedOps)
-            (figures.watchP50, figures.watchP99) = try watchLatency(path, samples: watchSamples)
+            (figures.watchP50, figures.watchP99) = try watchLatency(path, samples: watchSamples, verbose: verbose)
             samples[index].append(figures)
             print(
                 "round \(round) \(servers[index].name): seq \(Int(figures.sequential)) ops/s (p50 \(figures.roundTripP50) µs), "
