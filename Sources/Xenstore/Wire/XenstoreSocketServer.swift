@@ -50,12 +50,12 @@ public struct XenstoreSocketServer: Service {
         let ownedGroup = eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group: any EventLoopGroup = eventLoopGroup ?? ownedGroup!
         let connections = ChannelRegistry()
-        var servers: [any Channel] = []
+        var servers: [(channel: any Channel, path: String)] = []
         do {
             for listener in listeners {
-                servers.append(try await bind(listener, group: group, connections: connections))
+                servers.append((try await bind(listener, group: group, connections: connections), listener.path))
             }
-            let bound = servers
+            let bound = servers.map(\.channel)
             try await withGracefulShutdownHandler {
                 try await withTaskCancellationHandler {
                     for server in bound { try await server.closeFuture.get() }
@@ -95,10 +95,13 @@ public struct XenstoreSocketServer: Service {
         return channel
     }
 
-    private func stop(_ servers: [any Channel], connections: ChannelRegistry, group: MultiThreadedEventLoopGroup?) async {
-        for server in servers { try? await server.close() }
+    /// Closes the listeners and every connection, and removes the socket files this run created.
+    private func stop(
+        _ servers: [(channel: any Channel, path: String)], connections: ChannelRegistry, group: MultiThreadedEventLoopGroup?
+    ) async {
+        for server in servers { try? await server.channel.close() }
         for channel in connections.all() { try? await channel.close() }
-        for listener in listeners { _ = unlink(listener.path) }
+        for server in servers { _ = unlink(server.path) }
         if let group { try? await group.shutdownGracefully() }
         logger.info("xenstore sockets closed")
     }
