@@ -101,7 +101,25 @@ let package = Package(
             path: "bench/codec",
             swiftSettings: upcoming
         ),
-        .testTarget(name: "XenstoreTests", dependencies: ["Xenstore"], swiftSettings: upcoming),
+        // xenstored alone on a unix socket (tests, benchmarks against C xenstored).
+        .executableTarget(
+            name: "xenstored",
+            dependencies: [
+                "Xenstore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Benchmark client for bench/xenstore: raw sockets only, so it measures the server.
+        .executableTarget(name: "xenstore-bench", path: "bench/xenstore/client", swiftSettings: upcoming),
+        .testTarget(
+            name: "XenstoreTests",
+            dependencies: ["Xenstore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "XenopsTests", dependencies: ["Xenops"], swiftSettings: upcoming),
         .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),
         .testTarget(name: "XapiTests", dependencies: ["Xapi"], swiftSettings: upcoming),

@@ -1,1 +1,0 @@
-// The Xenstore module; see ARCHITECTURE.md.
