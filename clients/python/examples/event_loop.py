@@ -11,10 +11,16 @@ silently forever.
     python3 event_loop.py [--count N] [connection options, see --help]
 """
 import argparse
+import os
+import sys
 
 import XenAPI
 
-from xapi_clients import connection
+try:
+    from xapi_clients import connection
+except ImportError:  # running from a checkout without `pip install ./clients/python`
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    from xapi_clients import connection
 
 
 def main():

@@ -7,12 +7,17 @@ with event.from on the VM, until `suspend` appears in its allowed_operations.
     python3 powercycle.py [--vm NAME-OR-UUID] [--iterations N] [--timeout S] [connection options]
 """
 import argparse
+import os
 import sys
 import time
 
 import XenAPI
 
-from xapi_clients import connection
+try:
+    from xapi_clients import connection
+except ImportError:  # running from a checkout without `pip install ./clients/python`
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    from xapi_clients import connection
 
 # Clean shutdown needs guest cooperation; without it fall back to a hard shutdown.
 NO_COOPERATION = ("VM_LACKS_FEATURE", "VM_MISSING_PV_DRIVERS")

@@ -7,13 +7,18 @@ Instead of polling task.get_status every second, the task is followed with event
     python3 vm_start_async.py [--vm NAME-OR-UUID] [--timeout S] [connection options]
 """
 import argparse
+import os
 import pprint
 import sys
 import time
 
 import XenAPI
 
-from xapi_clients import connection
+try:
+    from xapi_clients import connection
+except ImportError:  # running from a checkout without `pip install ./clients/python`
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    from xapi_clients import connection
 
 
 def find_halted_vm(api, wanted=None):

@@ -9,12 +9,17 @@ server's count of VM objects; on a mismatch the cache is rebuilt from an empty t
     python3 vm_top.py [--iterations N] [--timeout S] [--all] [--no-clear] [connection options]
 """
 import argparse
+import os
 import sys
 import time
 
 import XenAPI
 
-from xapi_clients import connection
+try:
+    from xapi_clients import connection
+except ImportError:  # running from a checkout without `pip install ./clients/python`
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    from xapi_clients import connection
 
 CLEAR = "\x1b[H\x1b[2J"
 ROW = "%-28s %-10s %-36s %-16s %s"

@@ -8,12 +8,17 @@ the timeout passes first.
     python3 watch_all_events.py [--iterations N] [--timeout S] [--interval S] [connection options]
 """
 import argparse
+import os
 import sys
 import time
 
 import XenAPI
 
-from xapi_clients import connection
+try:
+    from xapi_clients import connection
+except ImportError:  # running from a checkout without `pip install ./clients/python`
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    from xapi_clients import connection
 
 ROW = "%8s  %20s  %5s  %s"
 

@@ -2,11 +2,13 @@
 import importlib.util
 import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import EXAMPLES, Server, ordinary_vms
+from conftest import EXAMPLES, PASSWORD, Server, ordinary_vms
 
 SCRIPTS = ["event_loop.py", "watch_all_events.py", "vm_start_async.py", "powercycle.py", "vm_top.py"]
 
@@ -92,6 +94,17 @@ def test_examples_over_the_unix_socket(server):
     out = server.example("watch_all_events.py", "--iterations", "1", "--timeout", "0", env=env)
     assert out.returncode == 0, out.stderr
     assert "Number of events retrieved: " in out.stdout
+
+
+def test_examples_default_to_the_state_password_without_installing(server, tmp_path):
+    """Run from a checkout (no PYTHONPATH, no pip install) in a directory with state/password."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "password").write_text(PASSWORD + "\n")
+    env = server.env(XE_PASSWORD=None, PYTHONPATH=None)
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "vm_top.py"), "--iterations", "1", "--timeout", "0"],
+                         env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert " 4 VMs (4 halted); " in out.stdout.split("\n")[0]
 
 
 def test_vm_top_frames(server, api):
