@@ -114,8 +114,8 @@ struct ServeCommand: AsyncParsableCommand {
         let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         var rng = SystemRandomNumberGenerator()
         let generated = String((0..<16).map { _ in alphabet[Int(rng.next(upperBound: UInt64(alphabet.count)))] })
-        if !inMemory {
-            FileManager.default.createFile(atPath: file, contents: Data(generated.utf8), attributes: [.posixPermissions: 0o600])
+        if !inMemory, !FileManager.default.createFile(atPath: file, contents: Data(generated.utf8), attributes: [.posixPermissions: 0o600]) {
+            throw ValidationError("cannot write the password file \(file)")
         }
         return generated
     }
