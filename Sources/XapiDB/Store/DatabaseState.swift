@@ -210,16 +210,25 @@ public struct DatabaseState: Sendable {
     private mutating func linkReverse(_ parentTable: Int, _ parent: String, _ field: Int,
                                       add child: String? = nil, remove gone: String? = nil) {
         guard tables[parentTable].rows[parent] != nil else { return }
-        var list = tables[parentTable].rows[parent]!.fields[field].refList
+        // Take the set out of the row so the array is uniquely referenced and grows in place:
+        // a parent with 100,000 children must not be copied for each new one.
+        var value = Value.null
+        swap(&value, &tables[parentTable].rows[parent]!.fields[field])
+        var items: [Value] = []
+        if case .array(let existing) = value { items = existing }
+        value = .null
+        var changed = false
         if let child {
-            guard !list.contains(child) else { return }
-            list.append(child)
+            // Callers link a child once (a forward ref that does not change is not relinked).
+            items.append(.string(child))
+            changed = true
         }
-        if let gone {
-            guard let index = list.firstIndex(of: gone) else { return }
-            list.remove(at: index)
+        if let gone, let index = items.firstIndex(of: .string(gone)) {
+            items.remove(at: index)
+            changed = true
         }
-        tables[parentTable].rows[parent]!.fields[field] = .array(list.map(Value.string))
+        tables[parentTable].rows[parent]!.fields[field] = .array(items)
+        guard changed else { return }
         tables[parentTable].rows[parent]!.modified = generation
         recordChange(.mod, table: parentTable, ref: parent, supersedes: true)
     }
