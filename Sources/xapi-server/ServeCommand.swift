@@ -6,6 +6,7 @@ import ServiceLifecycle
 import UnixSignals
 import Xapi
 import XapiDB
+import Xenstore
 
 /// Runs the server. The flag names are relied on by tests and tools; keep them.
 struct ServeCommand: AsyncParsableCommand {
@@ -81,6 +82,11 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("created the demo pool", metadata: ["vms": "\(demoVMs)"])
         }
         services.append(HousekeepingService(api: api))
+
+        let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored"))
+        if let path = xenstoreSocket ?? (inMemory ? nil : absolute(stateDir + "/xenstored.sock")) {
+            services.append(XenstoreSocketServer(daemon: xenstore, listeners: [.init(path: path)], logger: Logger(label: "xenstored")))
+        }
 
         let socketPath = unixSocket ?? (inMemory ? nil : absolute(stateDir + "/xapi.sock"))
         let http = XapiHTTPServer(
