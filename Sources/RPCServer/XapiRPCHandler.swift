@@ -1,5 +1,6 @@
 public import Logging
 public import Xapi
+import ServiceLifecycle
 import XapiDB
 
 /// Connects the HTTP layer to the XenAPI: decodes the wire format, dispatches, waits until the
@@ -52,7 +53,11 @@ public struct XapiRPCHandler: RPCHandler {
     }
 
     private func perform(_ method: String, _ params: [Value], _ context: RPCRequestContext) async -> Result<Value, XapiError> {
-        let result = await api.call(method, params, origin: origin(context))
+        // Graceful shutdown cancels the call, so parked event.from/event.next calls answer at
+        // once instead of holding the shutdown until their timeout (or forever for next).
+        let api = api
+        let origin = origin(context)
+        let result = await cancelWhenGracefulShutdown { await api.call(method, params, origin: origin) }
         // Durable before acknowledged: whatever this call wrote is on disk before we answer.
         await api.database.waitUntilDurable()
         if case .failure(let error) = result, logger.logLevel <= .debug {

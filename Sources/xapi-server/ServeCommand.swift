@@ -48,6 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-connections"), help: "Concurrent TCP connections (xapi: 800).")
     var maxConnections = 800
 
+    @Option(name: .customLong("event-queue-bytes"), help: "Bound of the event.next queue in bytes of serialised events (xapi: 10,000,000).")
+    var eventQueueBytes = 10_000_000
+
     @Option(name: .customLong("event-from-delay-ms"), help: "Batching delay before non-task event.from scans (xapi: 50).")
     var eventFromDelayMs = 0
 
@@ -69,6 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = XapiConfiguration(password: secret)
         configuration.user = user
         configuration.eventFromDelay = .milliseconds(eventFromDelayMs)
+        configuration.eventNextQueueBytes = eventQueueBytes
 
         let database = Database()
         var services: [any Service] = []

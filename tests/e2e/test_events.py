@@ -172,3 +172,21 @@ def test_two_hundred_blocked_event_from_calls_do_not_slow_other_rpcs(server):
         assert not t.is_alive()
         assert [e["class"] for e in box["result"]["events"]] == ["sr"]
     s.xenapi.SR.remove_from_other_config(sr, "wake")
+
+
+def test_sigterm_answers_parked_calls_and_exits_promptly(state_dir):
+    from conftest import Server
+    server = Server(state_dir, in_memory=True, demo_vms=1).start()
+    s = server.session()
+    s.xenapi.event.register(["VM"])
+    handle = s.handle
+    token = "%020d,%020d" % (10 ** 15, 0)
+    parked = [blocked(lambda: xmlrpc.client.ServerProxy(server.url).event_from(handle, ["vm"], token, 60.0)),
+              blocked(lambda: xmlrpc.client.ServerProxy(server.url).event.next(handle))]
+    time.sleep(0.5)
+    start = time.time()
+    server.stop()
+    assert time.time() - start < 5, "shutdown waited for the long-polls"
+    for thread, _ in parked:
+        thread.join(5)
+        assert not thread.is_alive()
