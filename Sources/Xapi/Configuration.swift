@@ -14,9 +14,12 @@ public struct XapiConfiguration: Sendable {
     /// `last_active` is refreshed at most this often (`threshold_last_active`).
     public var lastActiveRefreshInterval: Duration = .seconds(600)
 
-    /// Sleep before a non-task `event.from` scan (xapi: 50 ms, `event_from_delay`). Coalescing
-    /// already bounds what a client receives, so the default here is 0; see README.md.
+    /// Sleep before every non-task `event.from` scan (xapi: 50 ms, `event_from_delay`). Off by
+    /// default: `eventFromMinimumInterval` batches storms as well without delaying quiet clients.
     public var eventFromDelay: Duration = .zero
+    /// A session's non-task `event.from` calls are answered at most this often (same
+    /// subscription); a call arriving sooner waits for the rest of the interval. See README.md.
+    public var eventFromMinimumInterval: Duration = .milliseconds(50)
     /// Sleep before an `event.next` scan (xapi: 200 ms, `event_next_delay`).
     public var eventNextDelay: Duration = .zero
     /// `event.next` queue bound in bytes of serialised events (`max_queue_size`).

@@ -16,6 +16,8 @@ public final class XenAPI: Sendable {
     let handlers: [String: Handler]
     let sessions: SessionManager
     public let tasks: TaskManager
+    let eventPacer = EventPacer()
+    let eventFromCache = EventFromCache()
 
     public init(database: Database, configuration: XapiConfiguration, logger: Logger,
                 extraHandlers: [String: Handler] = [:]) {

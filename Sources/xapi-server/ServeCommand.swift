@@ -51,8 +51,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("event-queue-bytes"), help: "Bound of the event.next queue in bytes of serialised events (xapi: 10,000,000).")
     var eventQueueBytes = 10_000_000
 
-    @Option(name: .customLong("event-from-delay-ms"), help: "Batching delay before non-task event.from scans (xapi: 50).")
+    @Option(name: .customLong("event-from-delay-ms"), help: "Fixed delay before every non-task event.from scan (xapi: 50).")
     var eventFromDelayMs = 0
+
+    @Option(name: .customLong("event-from-min-interval-ms"), help: "Minimum time between a session's non-task event.from answers.")
+    var eventFromMinIntervalMs = 50
 
     mutating func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
@@ -72,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = XapiConfiguration(password: secret)
         configuration.user = user
         configuration.eventFromDelay = .milliseconds(eventFromDelayMs)
+        configuration.eventFromMinimumInterval = .milliseconds(eventFromMinIntervalMs)
         configuration.eventNextQueueBytes = eventQueueBytes
 
         let database = Database()

@@ -6,7 +6,7 @@ LOAD=$BIN/xapi-load
 
 echo "## events"
 port=$(free_port)
-start_server "$port" --demo-vms 100 --max-connections 2000
+start_server "$port" --demo-vms 100 --max-connections 2000 --event-from-min-interval-ms 0
 "$LOAD" fanout --port "$port" --password bench --clients 1000 --rounds 20
 "$LOAD" latency --port "$port" --password bench --changes 1000
 stop_server "$SERVER_PID"
@@ -29,12 +29,16 @@ start_server "$port" --demo-vms 10
 "$LOAD" flood --port "$port" --password bench --changes 100000 --pid "$SERVER_PID"
 stop_server "$SERVER_PID"
 
-for delay in 0 50; do
+# Batching policies: none, xapi's fixed 50 ms sleep, and our per-session minimum interval.
+for policy in "--event-from-delay-ms 0 --event-from-min-interval-ms 0" \
+              "--event-from-delay-ms 50 --event-from-min-interval-ms 0" \
+              "--event-from-delay-ms 0 --event-from-min-interval-ms 50"; do
     port=$(free_port)
-    start_server "$port" --demo-vms 10 --event-from-delay-ms "$delay"
-    echo -n "event-from-delay-ms=$delay "
+    # shellcheck disable=SC2086
+    start_server "$port" --demo-vms 10 $policy
+    echo -n "[$policy] "
     "$LOAD" watch-storm --port "$port" --password bench --seconds 5
-    echo -n "event-from-delay-ms=$delay "
-    "$LOAD" latency --port "$port" --password bench --changes 200
+    echo -n "[$policy] "
+    "$LOAD" latency --port "$port" --password bench --changes 50 --gap-ms 100
     stop_server "$SERVER_PID"
 done

@@ -108,6 +108,8 @@ struct Fanout: AsyncParsableCommand {
 struct Latency: AsyncParsableCommand {
     @OptionGroup var target: Target
     @Option var changes = 1000
+    @Option(help: "Pause between changes: a gap longer than the batching interval makes each change an isolated one.")
+    var gapMs = 0
 
     func run() async throws {
         let client = Client(target: target)
@@ -118,6 +120,7 @@ struct Latency: AsyncParsableCommand {
         var token = try await client.token(control, session, ["vm"])
         var samples: [Double] = []
         for i in 0..<changes {
+            if gapMs > 0 { try await Task.sleep(for: .milliseconds(gapMs)) }
             let future = watcher.post("/", RPC.call("event.from", [.string(session), .array(["vm/\(vm)"]), .string(token), .double(30)]))
             try await Task.sleep(for: .milliseconds(2))
             let start = now()
@@ -126,7 +129,7 @@ struct Latency: AsyncParsableCommand {
             samples.append(Double(response.completedAt - start))
             token = RPC.member("token", in: response.body) ?? token
         }
-        print("latency changes=\(changes) p50_ms=\(ms(percentile(samples, 50))) p99_ms=\(ms(percentile(samples, 99)))")
+        print("latency changes=\(changes) gap_ms=\(gapMs) p50_ms=\(ms(percentile(samples, 50))) p99_ms=\(ms(percentile(samples, 99)))")
     }
 }
 

@@ -35,22 +35,36 @@ enum EventHandlers {
     private static let from: Handler = { call in
         let text = call.string(1)
         guard let token = EventToken(parsing: text) else { throw XapiError.eventFromTokenParseFailure(text) }
+        let api = call.api
         let database = call.database
-        let subscription = Subscription(strings(call.args[0]), model: database.model)
+        let classes = strings(call.args[0])
+        let subscription = Subscription(classes, model: database.model)
         let session = call.session!
         let deadline = ContinuousClock.now + timeout(call.args[2].doubleValue ?? 0)
-        // Task-only subscriptions skip the batching delay (xapi's `event_from_task_delay`).
-        let delay = call.api.configuration.eventFromDelay
-        if delay > .zero, !subscription.isOnly(table: call.tables.task) { try? await Task.sleep(for: delay) }
+        // Task-only subscriptions are never delayed (xapi's `event_from_task_delay` is 0).
+        let paced = !subscription.isOnly(table: call.tables.task)
+        let paceKey = session + "\u{0}" + classes.joined(separator: "\u{0}")
+        let configuration = api.configuration
+        if paced {
+            let delay = configuration.eventFromDelay + api.eventPacer.delay(for: paceKey, minimumInterval: configuration.eventFromMinimumInterval)
+            if delay > .zero { try? await Task.sleep(for: delay) }
+        }
 
-        var scanned = min(token.generation, token.messageGeneration)
+        var scanned = Int64(0)
         while true {
-            let (batch, generation, counts) = database.read { s in
+            let (answer, generation) = database.read { s -> (Value?, Int64) in
+                let key = EventFromCache.Key(subscription: classes, token: token, generation: s.generation,
+                                             messageGeneration: s.messageGeneration)
+                if let cached = api.eventFromCache.value(for: key) { return (cached, s.generation) }
                 let batch = s.collectEvents(since: token, scanningAfter: scanned, subscription: subscription)
-                return (batch, s.generation, batch.events.isEmpty ? Structure() : s.validRefCounts())
+                guard !batch.events.isEmpty else { return (nil, s.generation) }
+                let answer = result(batch.events, s.validRefCounts(), batch.token)
+                api.eventFromCache.store(answer, for: key)
+                return (answer, s.generation)
             }
-            if !batch.events.isEmpty {
-                return result(batch.events, counts, batch.token)
+            if let answer {
+                if paced { api.eventPacer.answered(paceKey, minimumInterval: configuration.eventFromMinimumInterval) }
+                return answer
             }
             scanned = max(scanned, generation)
             if ContinuousClock.now >= deadline {
@@ -62,7 +76,7 @@ enum EventHandlers {
             case .sessionInvalid:
                 throw XapiError.sessionInvalid(session)
             case .cancelled:
-                // Server shutting down (or the client went away): answer what we have, nothing.
+                // Server shutting down: answer what we have, nothing.
                 return result([], database.read { $0.validRefCounts() }, token)
             }
         }
