@@ -1,6 +1,5 @@
 public import Logging
 public import Xapi
-import ServiceLifecycle
 import XapiDB
 
 /// Connects the HTTP layer to the XenAPI: decodes the wire format, dispatches, waits until the
@@ -29,7 +28,8 @@ public struct XapiRPCHandler: RPCHandler {
             return .ok(body: XMLRPC.bare(names))
         }
         switch await perform(call.name, call.params, context) {
-        case .success(let value): return .ok(body: XMLRPC.success(value))
+        case .value(let value): return .ok(body: XMLRPC.success(value))
+        case .shared(let answer): return .ok(body: answer.encoded(as: "xmlrpc", XMLRPC.success))
         case .failure(let error): return .ok(body: XMLRPC.failure(error.errorDescription))
         }
     }
@@ -43,7 +43,9 @@ public struct XapiRPCHandler: RPCHandler {
             return .transportFailure(message: error.message)
         }
         switch await perform(request.method, request.params, context) {
-        case .success(let value): return .ok(body: JSONRPC.success(value, for: request))
+        case .value(let value): return .ok(body: JSONRPC.success(value, for: request))
+        // JSON-RPC answers carry the request's id, so only the value is shared.
+        case .shared(let answer): return .ok(body: JSONRPC.success(answer.value, for: request))
         case .failure(let error): return .ok(body: JSONRPC.failure(error.errorDescription, for: request))
         }
     }
@@ -52,12 +54,8 @@ public struct XapiRPCHandler: RPCHandler {
         await diagnosticsDocument()
     }
 
-    private func perform(_ method: String, _ params: [Value], _ context: RPCRequestContext) async -> Result<Value, XapiError> {
-        // Graceful shutdown cancels the call, so parked event.from/event.next calls answer at
-        // once instead of holding the shutdown until their timeout (or forever for next).
-        let api = api
-        let origin = origin(context)
-        let result = await cancelWhenGracefulShutdown { await api.call(method, params, origin: origin) }
+    private func perform(_ method: String, _ params: [Value], _ context: RPCRequestContext) async -> Answer {
+        let result = await api.answer(method, params, origin: origin(context))
         // Durable before acknowledged: whatever this call wrote is on disk before we answer.
         await api.database.waitUntilDurable()
         if case .failure(let error) = result, logger.logLevel <= .debug {

@@ -41,8 +41,20 @@ public final class XenAPI: Sendable {
 
     /// Runs one call and returns its value or its XenAPI error.
     public func call(_ name: String, _ params: [Value], origin: CallOrigin) async -> Result<Value, XapiError> {
+        switch await answer(name, params, origin: origin) {
+        case .value(let value): .success(value)
+        case .shared(let shared): .success(shared.value)
+        case .failure(let error): .failure(error)
+        }
+    }
+
+    /// Runs one call for the wire layer: an answer shared with other callers comes as such, so
+    /// its encoding can be shared too.
+    public func answer(_ name: String, _ params: [Value], origin: CallOrigin) async -> Answer {
+        let reply = ReplySlot()
         do {
-            return .success(try await dispatch(name, params, origin: origin))
+            let value = try await dispatch(name, params, origin: origin, reply: reply)
+            return reply.sharedAnswer.map(Answer.shared) ?? .value(value)
         } catch let error as XapiError {
             return .failure(error)
         } catch {
@@ -50,7 +62,7 @@ public final class XenAPI: Sendable {
         }
     }
 
-    private func dispatch(_ wireName: String, _ params: [Value], origin: CallOrigin) async throws -> Value {
+    private func dispatch(_ wireName: String, _ params: [Value], origin: CallOrigin, reply: ReplySlot) async throws -> Value {
         var name = wireName
         var isAsync = false
         for prefix in ["Async.", "InternalAsync."] where name.hasPrefix(prefix) {
@@ -95,7 +107,7 @@ public final class XenAPI: Sendable {
 
         let handler = try resolveHandler(message)
         let call = Call(api: self, message: message, name: name, session: session, args: args, origin: origin,
-                        task: nil, logger: logger)
+                        task: nil, logger: logger, reply: reply)
         if isAsync {
             return .string(try tasks.runAsync(call, label: "Async." + name, handler: handler))
         }

@@ -89,7 +89,6 @@ struct ServeCommand: AsyncParsableCommand {
         if try DemoPool.createIfEmpty(in: api, options: .init(vms: demoVMs, address: host)) {
             logger.info("created the demo pool", metadata: ["vms": "\(demoVMs)"])
         }
-        services.append(HousekeepingService(api: api))
 
         let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored"))
         if let path = xenstoreSocket ?? (inMemory ? nil : absolute(stateDir + "/xenstored.sock")) {
@@ -103,6 +102,8 @@ struct ServeCommand: AsyncParsableCommand {
             handler: XapiRPCHandler(api: api, logger: logger),
             logger: logger)
         services.append(http)
+        // Last in, first out: at shutdown this answers parked event calls before HTTP drains.
+        services.append(HousekeepingService(api: api))
 
         print("xapi-server listening on http://\(host):\(port)/" + (socketPath.map { " and unix socket \($0)" } ?? ""))
         print("log in as '\(user)' with password '\(secret)'" + (password == nil && !inMemory ? " (kept in \(stateDir)/password)" : ""))

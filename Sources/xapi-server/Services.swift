@@ -15,13 +15,17 @@ struct PersistenceService: Service {
     }
 }
 
-/// The 30 s database pass: pool heartbeat, session and task expiry.
+/// The 30 s database pass: pool heartbeat, session and task expiry. At shutdown it also
+/// answers the parked event calls, so the HTTP server drains without waiting out long-polls.
 struct HousekeepingService: Service {
     let api: XenAPI
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await api.runHousekeeping()
+        let api = api
+        await withGracefulShutdownHandler {
+            await cancelWhenGracefulShutdown { await api.runHousekeeping() }
+        } onGracefulShutdown: {
+            api.database.closeEventWaits()
         }
     }
 }

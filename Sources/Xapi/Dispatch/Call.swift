@@ -32,6 +32,7 @@ public struct Call: Sendable {
     /// async-capable message; nil otherwise.
     public let task: String?
     public let logger: Logger
+    let reply: ReplySlot
 
     public var database: Database { api.database }
     public var tables: Tables { api.tables }
@@ -47,7 +48,8 @@ public struct Call: Sendable {
     }
 
     func with(task: String?) -> Call {
-        Call(api: api, message: message, name: name, session: session, args: args, origin: origin, task: task, logger: logger)
+        Call(api: api, message: message, name: name, session: session, args: args, origin: origin, task: task,
+             logger: logger, reply: reply)
     }
 }
 

@@ -52,19 +52,20 @@ enum EventHandlers {
 
         var scanned = Int64(0)
         while true {
-            let (answer, generation) = database.read { s -> (Value?, Int64) in
+            let (answer, generation) = database.read { s -> (SharedAnswer?, Int64) in
                 let key = EventFromCache.Key(subscription: classes, token: token, generation: s.generation,
                                              messageGeneration: s.messageGeneration)
-                if let cached = api.eventFromCache.value(for: key) { return (cached, s.generation) }
+                if let cached = api.eventFromCache.answer(for: key) { return (cached, s.generation) }
                 let batch = s.collectEvents(since: token, scanningAfter: scanned, subscription: subscription)
                 guard !batch.events.isEmpty else { return (nil, s.generation) }
-                let answer = result(batch.events, s.validRefCounts(), batch.token)
+                let answer = SharedAnswer(result(batch.events, s.validRefCounts(), batch.token))
                 api.eventFromCache.store(answer, for: key)
                 return (answer, s.generation)
             }
             if let answer {
                 if paced { api.eventPacer.answered(paceKey, minimumInterval: configuration.eventFromMinimumInterval) }
-                return answer
+                call.reply.share(answer)
+                return answer.value
             }
             scanned = max(scanned, generation)
             if ContinuousClock.now >= deadline {

@@ -45,14 +45,14 @@ final class EventFromCache: Sendable {
         var messageGeneration: Int64
     }
 
-    private let entries = Mutex<[Key: Value]>([:])
+    private let entries = Mutex<[Key: SharedAnswer]>([:])
     private static let capacity = 64
 
-    func value(for key: Key) -> Value? {
+    func answer(for key: Key) -> SharedAnswer? {
         entries.withLock { $0[key] }
     }
 
-    func store(_ value: Value, for key: Key) {
+    func store(_ value: SharedAnswer, for key: Key) {
         entries.withLock { entries in
             // Entries for older generations can never be asked for again once a newer one exists.
             if entries.count >= EventFromCache.capacity {

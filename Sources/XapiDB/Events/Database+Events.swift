@@ -77,6 +77,13 @@ extension Database {
         apply(effects)
     }
 
+    /// At shutdown: answers every parked `event.from`/`event.next` call and makes later ones
+    /// return at once, so the HTTP server can drain without waiting out long-polls.
+    public func closeEventWaits() {
+        let wakeups = state.withLock { $0.events.close() }
+        for wakeup in wakeups { wakeup.run() }
+    }
+
     /// Number of parked `event.from`/`event.next` calls (diagnostics and metrics).
     public var parkedEventCalls: Int { state.withLock { $0.events.parkedCount } }
 
@@ -96,6 +103,7 @@ extension Database {
             await withCheckedContinuation { (continuation: CheckedContinuation<WakeReason, Never>) in
                 let immediate = state.withLock { s -> WakeReason? in
                     if let early = s.events.takeEarlyResolution(id: id) { return early }
+                    if s.events.closed { return .cancelled }
                     return register(&s, continuation)
                 }
                 if let immediate { continuation.resume(returning: immediate) }

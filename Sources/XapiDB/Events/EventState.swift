@@ -45,6 +45,15 @@ struct EventState: Sendable {
     }
 
     var parkedCount: Int { waiters.count }
+    /// Set at shutdown: parked calls were answered and new ones must not park.
+    private(set) var closed = false
+
+    /// Shutdown: every parked call returns `.cancelled` now, and later ones at once.
+    mutating func close() -> [EventWakeup] {
+        closed = true
+        let ids = Array(waiters.keys)
+        return ids.compactMap { id in unpark(id: id).map { EventWakeup(continuation: $0, reason: .cancelled) } }
+    }
 
     // MARK: event.from waiters
 
