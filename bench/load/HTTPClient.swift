@@ -63,19 +63,19 @@ private final class ResponseHandler: ChannelInboundHandler, @unchecked Sendable 
 
     var pending: [EventLoopPromise<Connection.Response>] = []
     private var status = 0
-    private var body: [UInt8] = []
+    private var body = ByteBuffer()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             status = Int(head.status.code)
-            body.removeAll(keepingCapacity: true)
+            body.clear()
         case .body(var buffer):
-            body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
+            body.writeBuffer(&buffer)
         case .end:
             let now = DispatchTime.now().uptimeNanoseconds
             guard !pending.isEmpty else { return }
-            pending.removeFirst().succeed(.init(status: status, body: body, completedAt: now))
+            pending.removeFirst().succeed(.init(status: status, body: Array(body.readableBytesView), completedAt: now))
         }
     }
 

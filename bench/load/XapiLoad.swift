@@ -89,14 +89,18 @@ struct Fanout: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(clients >= 500 ? 1500 : 300))   // let every call park
             let start = now()
             _ = try await client.call(control, "VM.set_name_label", [.string(session), .string(vm), .string("fanout \(round)")])
+            // Wait for all before looking at any, so the client stays idle while answers arrive.
+            let responses = try await EventLoopFuture.whenAllSucceed(futures, on: futures[0].eventLoop).get()
             var last: UInt64 = 0
-            for future in futures {
-                let response = try await future.get()
-                guard RPC.isSuccess(response.body) else { throw ValidationError("event.from failed") }
+            for response in responses {
+                guard response.status == 200 else { throw ValidationError("event.from failed") }
                 perClient.append(Double(response.completedAt - start))
                 last = max(last, response.completedAt)
-                if let t = RPC.member("token", in: response.body) { token = t }
             }
+            guard RPC.isSuccess(responses[0].body), let next = RPC.member("token", in: responses[0].body) else {
+                throw ValidationError("event.from failed: \(String(decoding: responses[0].body.prefix(300), as: UTF8.self))")
+            }
+            token = next
             roundTimes.append(Double(last - start))
         }
         print("fanout clients=\(clients) rounds=\(rounds) all-answered p50_ms=\(ms(percentile(roundTimes, 50))) p99_ms=\(ms(percentile(roundTimes, 99))) per-client p50_ms=\(ms(percentile(perClient, 50))) p99_ms=\(ms(percentile(perClient, 99)))")
