@@ -35,7 +35,8 @@ extension XMLRPC {
 
     private static func prologue() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(512)
+        // Records run to several KiB; growing 512 → 8K would copy the body four times.
+        out.reserveCapacity(8192)
         out.appendASCII("<?xml version=\"1.0\"?><methodResponse><params><param>")
         return out
     }

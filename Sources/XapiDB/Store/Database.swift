@@ -1,11 +1,11 @@
-import Synchronization
+public import Synchronization
 
 /// The shared object database: `DatabaseState` behind one mutex. A write runs its whole body under
 /// the lock — readers never see half of it — and the continuations it wakes (parked `event.from`
 /// and `event.next` calls, durability waiters) are resumed only after the lock is released.
 public final class Database: Sendable {
     public let model: Datamodel
-    let state: Mutex<DatabaseState>
+    @usableFromInline let state: Mutex<DatabaseState>
     private let nextWaiterID = Atomic<UInt64>(1)
     let durability = Durability()
 
@@ -22,12 +22,16 @@ public final class Database: Sendable {
         return schema.index
     }
 
+    // Inlinable so that callers in other modules get a specialised lock-and-call instead of
+    // generic dispatch with runtime metadata lookups on every database access.
+    @inlinable
     public func read<R: Sendable, E: Error>(_ body: (inout DatabaseState) throws(E) -> R) throws(E) -> R {
         try state.withLock { (s: inout DatabaseState) throws(E) -> R in try body(&s) }
     }
 
     /// Runs `body` atomically. There is no rollback: bodies validate before they mutate, as
     /// xapi's do; whatever was written before a throw stays written and is announced.
+    @inlinable
     public func write<R: Sendable, E: Error>(_ body: (inout DatabaseState) throws(E) -> R) throws(E) -> R {
         let (result, effects) = state.withLock { s -> (Result<R, E>, PendingEffects) in
             let result: Result<R, E>
@@ -44,6 +48,7 @@ public final class Database: Sendable {
 
     public var generation: Int64 { state.withLock { $0.generation } }
 
+    @usableFromInline
     func apply(_ effects: PendingEffects) {
         for wakeup in effects.wakeups { wakeup.run() }
         if !effects.changed.isEmpty { durability.changed() }

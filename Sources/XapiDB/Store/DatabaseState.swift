@@ -262,6 +262,7 @@ public struct DatabaseState: Sendable {
         return table.tombstoneGenerations[entry.ref] == entry.generation
     }
 
+    @usableFromInline
     mutating func finishTransaction() -> PendingEffects {
         let tablesSnapshot = tables
         let isLive = { (entry: ChangeLog.Entry) -> Bool in
@@ -306,6 +307,7 @@ public enum ChangeKind: String, Sendable {
 }
 
 /// The consequences of a write transaction, acted upon after the database lock is released.
+@usableFromInline
 struct PendingEffects: Sendable {
     struct Changed: Sendable, Hashable {
         var table: Int

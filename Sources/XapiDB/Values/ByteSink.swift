@@ -46,6 +46,53 @@ extension Array: ByteSink where Element == UInt8 {
     mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) { append(contentsOf: bytes) }
 }
 
+/// A growable byte buffer whose writes are a bounds check and a `memcpy`. Serialising a record
+/// is hundreds of small writes; through `Array.append(contentsOf:)` each one costs a generic
+/// sequence copy, which made the XML-RPC writer a fifth of the server's CPU per `get_record`.
+final class ByteWriter: ByteSink {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int = 4096) {
+        self.capacity = Swift.max(64, capacity)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always)
+    func write(_ byte: UInt8) {
+        if count == capacity { grow(toAtLeast: count + 1) }
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let n = bytes.count
+        guard n > 0, let source = bytes.baseAddress else { return }
+        if count + n > capacity { grow(toAtLeast: count + n) }
+        (base + count).update(from: source, count: n)
+        count += n
+    }
+
+    private func grow(toAtLeast needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newBase.update(from: base, count: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    /// Appends everything written so far to `array` in one copy.
+    func append(to array: inout [UInt8]) {
+        array.append(contentsOf: UnsafeBufferPointer(start: base, count: count))
+    }
+}
+
 /// A sink that only counts.
 struct ByteCounter: ByteSink {
     var count = 0

@@ -10,7 +10,9 @@ extension Value {
     /// and `-Infinity`, which `JSON.parse` reads back. Newer yojson raises instead, turning the
     /// whole call into an error; a lenient token keeps every other field of the reply usable.
     public func writeJSON(into out: inout [UInt8]) {
-        serializeJSON(into: &out)
+        var writer = ByteWriter()
+        serializeJSON(into: &writer)
+        writer.append(to: &out)
     }
 
     /// The exact length of `writeJSON`'s output, computed without building it.

@@ -10,6 +10,12 @@ extension Value {
     /// parse), and a `.dateTime` is always printed in xapi's UTC form rather than copied from a
     /// string.
     public func writeXMLRPC(into out: inout [UInt8]) {
+        var writer = ByteWriter()
+        serializeXMLRPC(into: &writer)
+        writer.append(to: &out)
+    }
+
+    func serializeXMLRPC<Sink: ByteSink>(into out: inout Sink) {
         switch self {
         case .string(let s):
             out.write("<value>")
@@ -33,11 +39,12 @@ extension Value {
             out.write(b ? "<value><boolean>1</boolean></value>" : "<value><boolean>0</boolean></value>")
         case .dateTime(let t):
             out.write("<value><dateTime.iso8601>")
-            out.append(contentsOf: t.description.utf8)
+            var text = t.description
+            text.withUTF8 { out.write($0) }
             out.write("</dateTime.iso8601></value>")
         case .array(let elements):
             out.write("<value><array><data>")
-            for element in elements { element.writeXMLRPC(into: &out) }
+            for element in elements { element.serializeXMLRPC(into: &out) }
             out.write("</data></array></value>")
         case .structure(let structure):
             out.write("<value><struct>")
@@ -45,7 +52,7 @@ extension Value {
                 out.write("<member><name>")
                 Self.writeXMLEscaped(member.key, into: &out)
                 out.write("</name>")
-                member.value.writeXMLRPC(into: &out)
+                member.value.serializeXMLRPC(into: &out)
                 out.write("</member>")
             }
             out.write("</struct></value>")
@@ -66,7 +73,7 @@ extension Value {
     /// ocaml-rpc's `encode_buf`: `& < > "` become entities (`'` stays as it is), and bytes below
     /// 0x20 other than TAB, LF and CR are dropped because XML 1.0 cannot carry them at all.
     /// Working on UTF-8 bytes is safe: bytes of multi-byte sequences are all ≥ 0x80.
-    static func writeXMLEscaped(_ string: String, into out: inout [UInt8]) {
+    static func writeXMLEscaped<Sink: ByteSink>(_ string: String, into out: inout Sink) {
         var string = string
         string.withUTF8 { bytes in
             var runStart = 0
