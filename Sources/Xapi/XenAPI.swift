@@ -34,6 +34,7 @@ public final class XenAPI: Sendable {
         handlers.merge(TaskHandlers.all) { $1 }
         handlers.merge(MessageHandlers.all) { $1 }
         handlers.merge(VMHandlers.all) { $1 }
+        handlers.merge(VMCopies.all) { $1 }
         handlers.merge(extraHandlers) { $1 }
         self.handlers = handlers
         database.setNextQueueLimit(bytes: configuration.eventNextQueueBytes)

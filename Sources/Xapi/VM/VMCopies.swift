@@ -1,0 +1,273 @@
+import Foundation
+import XapiDB
+
+/// VM.clone, copy, snapshot and provision, and VDI.create/destroy/clone/copy/snapshot: new
+/// objects from existing ones, as xapi does them on file-based local storage (every disk copy is
+/// a new VDI of the same size; there are no bytes to move in a simulation).
+enum VMCopies {
+    static let all: [String: Handler] = [
+        "VM.clone": { call in try await copyVM(call, mode: .clone, newName: call.string(1), targetSR: nil) },
+        "VM.copy": { call in
+            let sr = call.string(2)
+            return try await copyVM(call, mode: .copy, newName: call.string(1), targetSR: sr == nullRef ? nil : sr)
+        },
+        "VM.snapshot": { call in
+            try await copyVM(call, mode: .snapshot(ignoring: Set(call.args[2].refList)), newName: call.string(1), targetSR: nil)
+        },
+        "VM.provision": provision,
+        "VDI.create": createVDI,
+        "VDI.destroy": destroyVDI,
+        "VDI.clone": { call in .string(try call.database.write { s throws(XapiError) in try copyVDI(call.string(0), &s, call.tables, snapshot: false, sr: nil) }) },
+        "VDI.snapshot": { call in .string(try call.database.write { s throws(XapiError) in try copyVDI(call.string(0), &s, call.tables, snapshot: true, sr: nil) }) },
+        "VDI.copy": { call in
+            let sr = call.string(1)
+            return .string(try call.database.write { s throws(XapiError) in
+                try copyVDI(call.string(0), &s, call.tables, snapshot: false, sr: sr == nullRef ? nil : sr)
+            })
+        },
+    ]
+
+    enum Mode {
+        case clone, copy
+        case snapshot(ignoring: Set<String>)
+
+        var operation: String {
+            switch self {
+            case .clone: "clone"
+            case .copy: "copy"
+            case .snapshot: "snapshot"
+            }
+        }
+    }
+
+    static func copyVM(_ call: Call, mode: Mode, newName: String, targetSR: String?) async throws -> Value {
+        let t = call.tables
+        let source = call.string(0)
+        let created = try await call.withVMOperation(source, mode.operation) {
+            try call.database.write { s throws(XapiError) -> String in
+                if let sr = targetSR, !s.contains(t.sr, sr) { throw .handleInvalid(class: "SR", ref: sr) }
+                return try copy(source, mode: mode, newName: newName, targetSR: targetSR, in: &s, tables: t)
+            }
+        }
+        call.progress(1)
+        return .string(created)
+    }
+
+    /// The new VM row with its disks, drives and interfaces.
+    static func copy(_ source: String, mode: Mode, newName: String, targetSR: String?,
+                     in s: inout DatabaseState, tables t: Tables) throws(XapiError) -> String {
+        let schema = s.schema(t.vm)
+        var fields = try s.row(t.vm, source).fields
+        func set(_ name: String, _ value: Value) { fields[s.fieldIndex(t.vm, name)] = value }
+        func get(_ name: String) -> Value { fields[s.fieldIndex(t.vm, name)] }
+        // Derived sets start empty; the relations refill them as children are created.
+        for field in schema.fields {
+            switch field.relation {
+            case .reverseSet, .manyToMany: fields[field.index] = .array([])
+            default: break
+            }
+        }
+        let isSnapshot: Bool
+        if case .snapshot = mode { isSnapshot = true } else { isSnapshot = false }
+        let sourceIsTemplate = get("is_a_template").boolValue ?? false
+        let sourceIsSnapshot = get("is_a_snapshot").boolValue ?? false
+        set("uuid", .string(Identifiers.uuid()))
+        set("name_label", .string(newName))
+        set("power_state", .string("Halted"))
+        set("current_operations", .emptyStructure)
+        set("allowed_operations", .emptyArray)
+        set("domid", .int(-1))
+        set("resident_on", .string(nullRef))
+        set("scheduled_to_be_resident_on", .string(nullRef))
+        set("guest_metrics", .string(nullRef))
+        set("suspend_VDI", .string(nullRef))
+        set("is_default_template", .bool(false))
+        set("is_control_domain", .bool(false))
+        // A copy of a template or of a snapshot is a template; snapshots are templates too.
+        set("is_a_template", .bool(isSnapshot || sourceIsTemplate || sourceIsSnapshot))
+        set("is_a_snapshot", .bool(isSnapshot))
+        set("snapshot_of", .string(isSnapshot ? source : nullRef))
+        set("snapshot_time", .dateTime(isSnapshot ? .now() : .epoch))
+        set("parent", .string(isSnapshot ? nullRef : source))
+        var otherConfig = get("other_config").structureValue ?? Structure()
+        otherConfig["default_template"] = nil
+        if !isSnapshot { otherConfig["mac_seed"] = .string(Identifiers.uuid()) }
+        set("other_config", .structure(otherConfig))
+        let metrics = try s.create(t.vmMetrics, ["install_time": .dateTime(.now()), "last_updated": .dateTime(.now())])
+        set("metrics", .string(metrics))
+        let vm = Identifiers.ref()
+        try s.insert(t.vm, ref: vm, fields: fields)
+
+        for vbd in try s.get(t.vm, source, "VBDs").refList where s.contains(t.vbd, vbd) {
+            let vdi = try s.get(t.vbd, vbd, "VDI").stringValue ?? nullRef
+            let isDisk = try s.get(t.vbd, vbd, "type") == .string("Disk")
+            var newVDI = vdi
+            if isDisk, s.contains(t.vdi, vdi) {
+                if case .snapshot(let ignored) = mode, ignored.contains(vdi) { continue }
+                newVDI = try copyVDI(vdi, &s, t, snapshot: isSnapshot, sr: targetSR)
+            }
+            try copyRow(t.vbd, vbd, in: &s, changing: [
+                "VM": .string(vm), "VDI": .string(newVDI), "currently_attached": .bool(false),
+                "current_operations": .emptyStructure, "device": .string(""),
+            ])
+        }
+        for vif in try s.get(t.vm, source, "VIFs").refList where s.contains(t.vif, vif) {
+            var changes: [String: Value] = ["VM": .string(vm), "currently_attached": .bool(false),
+                                            "current_operations": .emptyStructure]
+            if !isSnapshot { changes["MAC"] = .string(randomMAC()) }
+            try copyRow(t.vif, vif, in: &s, changing: changes)
+        }
+        VMOperations.refresh(vm: vm, in: &s, tables: t)
+        return vm
+    }
+
+    /// A copy of a row with a fresh uuid and the given changes; derived sets start empty.
+    @discardableResult
+    static func copyRow(_ table: Int, _ ref: String, in s: inout DatabaseState, changing changes: [String: Value]) throws(XapiError) -> String {
+        var fields = try s.row(table, ref).fields
+        let schema = s.schema(table)
+        for field in schema.fields {
+            if case .reverseSet = field.relation { fields[field.index] = .array([]) }
+        }
+        if let u = schema.uuidField { fields[u] = .string(Identifiers.uuid()) }
+        for (name, value) in changes { fields[s.fieldIndex(table, name)] = value }
+        let copy = Identifiers.ref()
+        try s.insert(table, ref: copy, fields: fields)
+        return copy
+    }
+
+    /// A new VDI of the same size (in `sr`, or the source's SR); snapshots remember their source.
+    static func copyVDI(_ vdi: String, _ s: inout DatabaseState, _ t: Tables, snapshot: Bool, sr: String?) throws(XapiError) -> String {
+        let sourceSR = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
+        let targetSR = sr ?? sourceSR
+        guard s.contains(t.sr, targetSR) else { throw .handleInvalid(class: "SR", ref: targetSR) }
+        let copy = try copyRow(t.vdi, vdi, in: &s, changing: [
+            "SR": .string(targetSR), "location": .string(Identifiers.uuid()), "current_operations": .emptyStructure,
+            "is_a_snapshot": .bool(snapshot), "snapshot_of": .string(snapshot ? vdi : nullRef),
+            "snapshot_time": .dateTime(snapshot ? .now() : .epoch),
+        ])
+        try accountVirtualAllocation(targetSR, in: &s, t)
+        return copy
+    }
+
+    /// `SR.virtual_allocation` is the sum of its VDIs' virtual sizes.
+    static func accountVirtualAllocation(_ sr: String, in s: inout DatabaseState, _ t: Tables) throws(XapiError) {
+        guard s.contains(t.sr, sr) else { return }
+        var total: Int64 = 0
+        for vdi in try s.get(t.sr, sr, "VDIs").refList where s.contains(t.vdi, vdi) {
+            total += try s.get(t.vdi, vdi, "virtual_size").intValue ?? 0
+        }
+        try s.update(t.sr, sr, "virtual_allocation", .int(total))
+    }
+
+    static func randomMAC() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let bytes = [0x02, 0x16, 0x3e] + (0..<3).map { _ in Int(rng.next() as UInt8) }
+        return bytes.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined(separator: ":")
+    }
+
+    /// xen-api ocaml/xapi/xapi_vm.ml `provision`: the template stops being one, gets the disks its
+    /// `other_config["disks"]` describes, and the install information is removed.
+    static let provision: Handler = { call in
+        let t = call.tables
+        let vm = call.string(0)
+        try await call.withVMOperation(vm, "provision") {
+            try call.database.write { s throws(XapiError) in
+                var otherConfig = try s.get(t.vm, vm, "other_config").structureValue ?? Structure()
+                let disks = try ProvisionSpec.parse(otherConfig["disks"]?.stringValue ?? "<provision/>")
+                try s.set(t.vm, vm, "is_a_template", .bool(false))
+                let defaultSR = s.refs(t.pool).first.flatMap { try? s.get(t.pool, $0, "default_SR").stringValue } ?? nullRef
+                for disk in disks {
+                    var sr = defaultSR
+                    if !disk.sr.isEmpty { sr = try s.ref(uuid: disk.sr, in: t.sr) }
+                    guard s.contains(t.sr, sr) else { throw .handleInvalid(class: "SR", ref: sr) }
+                    let vdi = try s.create(t.vdi, [
+                        "name_label": .string("\(try s.get(t.vm, vm, "name_label").stringValue ?? "") \(disk.device)"),
+                        "SR": .string(sr), "virtual_size": .int(disk.size), "type": .string(disk.type),
+                        "location": .string(Identifiers.uuid()), "managed": .bool(true), "other_config": .emptyStructure,
+                    ])
+                    try accountVirtualAllocation(sr, in: &s, t)
+                    try s.create(t.vbd, DemoPool.vbdFields(vm: vm, vdi: vdi, userdevice: disk.device, type: "Disk",
+                                                           mode: "RW", bootable: disk.bootable)
+                                    + ["other_config": .structure(["owner": .string("true")])])
+                }
+                otherConfig["disks"] = nil
+                try s.set(t.vm, vm, "other_config", .structure(otherConfig))
+            }
+        }
+        return .emptyString
+    }
+
+    /// `VDI.create`: the SR must exist; the VDI gets a location and counts towards the SR.
+    static let createVDI: Handler = { call in
+        let t = call.tables
+        var fields = try ObjectAPI.constructorFields(t.vdi, record: call.args[0], call: call)
+        return .string(try call.database.write { s throws(XapiError) in
+            let sr = fields[s.fieldIndex(t.vdi, "SR")].stringValue ?? nullRef
+            guard s.contains(t.sr, sr) else { throw .handleInvalid(class: "SR", ref: sr) }
+            fields[s.fieldIndex(t.vdi, "location")] = .string(Identifiers.uuid())
+            fields[s.fieldIndex(t.vdi, "managed")] = .bool(true)
+            let ref = Identifiers.ref()
+            try s.insert(t.vdi, ref: ref, fields: fields)
+            try accountVirtualAllocation(sr, in: &s, t)
+            return ref
+        })
+    }
+
+    /// `VDI.destroy`: refused while a VBD has it attached; its detached VBDs go with it.
+    static let destroyVDI: Handler = { call in
+        let t = call.tables
+        let vdi = call.string(0)
+        try call.database.write { s throws(XapiError) in
+            let vbds = try s.get(t.vdi, vdi, "VBDs").refList.filter { s.contains(t.vbd, $0) }
+            for vbd in vbds where try s.get(t.vbd, vbd, "currently_attached") == .bool(true) {
+                throw .vdiInUse(vdi: vdi, operation: "destroy")
+            }
+            let sr = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
+            for vbd in vbds { try s.delete(t.vbd, vbd) }
+            try s.delete(t.vdi, vdi)
+            try accountVirtualAllocation(sr, in: &s, t)
+        }
+        return .emptyString
+    }
+}
+
+/// The `<provision><disk device= size= sr= bootable= type=/></provision>` XML templates carry.
+enum ProvisionSpec {
+    struct Disk: Equatable {
+        var device: String
+        var size: Int64
+        var sr: String
+        var bootable: Bool
+        var type: String
+    }
+
+    /// A deliberately small reader for this one shape: `<disk …/>` elements with quoted attributes.
+    static func parse(_ xml: String) throws(XapiError) -> [Disk] {
+        var disks: [Disk] = []
+        var rest = Substring(xml)
+        while let start = rest.range(of: "<disk") {
+            guard let end = rest[start.upperBound...].firstIndex(of: ">") else {
+                throw .invalidValue(field: "other_config:disks", value: xml)
+            }
+            var attributes: [String: String] = [:]
+            var text = rest[start.upperBound..<end]
+            while let eq = text.firstIndex(of: "=") {
+                let name = text[..<eq].trimmingCharacters(in: .whitespaces)
+                let afterEq = text[text.index(after: eq)...].drop { $0 == " " }
+                guard let quote = afterEq.first, quote == "\"" || quote == "'",
+                      let close = afterEq.dropFirst().firstIndex(of: quote)
+                else { throw .invalidValue(field: "other_config:disks", value: xml) }
+                attributes[name] = String(afterEq[afterEq.index(after: afterEq.startIndex)..<close])
+                text = afterEq[afterEq.index(after: close)...]
+            }
+            guard let device = attributes["device"], let sizeText = attributes["size"], let size = Int64(sizeText) else {
+                throw .invalidValue(field: "other_config:disks", value: xml)
+            }
+            disks.append(Disk(device: device, size: size, sr: attributes["sr"] ?? "",
+                              bootable: attributes["bootable"] == "true", type: attributes["type"] ?? "system"))
+            rest = rest[rest.index(after: end)...]
+        }
+        return disks
+    }
+}

@@ -1,0 +1,32 @@
+import XapiDB
+
+extension Call {
+    /// xapi's `with_vm_operation`: checks that `op` is valid now (first failing check wins),
+    /// records it in `current_operations` under this call's task, recomputes
+    /// `allowed_operations`, runs `body`, and removes the operation again whatever happens.
+    func withVMOperation<R: Sendable>(_ vm: String, _ op: String, _ body: () async throws -> R) async throws -> R {
+        let t = tables
+        let key = task ?? Identifiers.ref()
+        try database.write { s throws(XapiError) in
+            if let error = VMOperations.check(op, vm: vm, strict: false, in: s, tables: t) { throw error }
+            var current = try s.get(t.vm, vm, "current_operations").structureValue ?? Structure()
+            current[key] = .string(op)
+            try s.set(t.vm, vm, "current_operations", .structure(current))
+            VMOperations.refresh(vm: vm, in: &s, tables: t)
+        }
+        defer {
+            database.write { s in
+                guard s.contains(t.vm, vm), var current = (try? s.get(t.vm, vm, "current_operations"))?.structureValue else { return }
+                current[key] = nil
+                try? s.set(t.vm, vm, "current_operations", .structure(current))
+                VMOperations.refresh(vm: vm, in: &s, tables: t)
+            }
+        }
+        return try await body()
+    }
+
+    /// Progress of this call's task (no-op for calls without one).
+    func progress(_ value: Double) {
+        if let task { api.tasks.setProgress(task, value, api: api) }
+    }
+}
