@@ -53,6 +53,26 @@ public struct VMOperations: Sendable {
         engine.queue(.vmResume(id), dbg: dbg)
     }
 
+    /// The single steps of a start, as xenopsd exposes them: an empty paused domain…
+    public func create(_ id: String, dbg: String = "VM.create") -> String {
+        engine.queue(.atomic(.vmCreate(id)), dbg: dbg)
+    }
+
+    /// …memory and vCPUs, then the domain is introduced to xenstore (`@introduceDomain`)…
+    public func build(_ id: String, force: Bool = false, dbg: String = "VM.build") -> String {
+        engine.queue(.atomic(.vmBuild(id, force: force)), dbg: dbg)
+    }
+
+    /// …and the device model (HVM).
+    public func createDeviceModel(_ id: String, dbg: String = "VM.create_device_model") -> String {
+        engine.queue(.atomic(.vmCreateDeviceModel(id, saveState: false)), dbg: dbg)
+    }
+
+    /// Destroys the domain at once (no device unplug).
+    public func destroy(_ id: String, dbg: String = "VM.destroy") -> String {
+        engine.queue(.atomic(.vmDestroy(id)), dbg: dbg)
+    }
+
     public func pause(_ id: String, dbg: String = "VM.pause") -> String {
         engine.queue(.atomic(.vmPause(id)), dbg: dbg)
     }

@@ -41,7 +41,8 @@ extension DomainBackend {
         do {
             try xs.transaction { tx in
                 if try tx.exists(location.mirror) { throw XenopsError.deviceIsConnected }
-                for path in [location.frontend, location.mirror, location.backend] { try tx.rm(path) }
+                // Clear leftovers; a path whose parent is absent is already clear.
+                for path in [location.frontend, location.mirror, location.backend] { try? tx.rm(path) }
                 try tx.mkdir(location.frontend)
                 try tx.setPermissions(location.frontend, [.init(.none, fe), .init(.read, 0)])
                 try tx.mkdir(location.mirror)

@@ -120,7 +120,8 @@ final class DomainBackend: Sendable {
         let createTime = clock.wallTime
         do throws(XenopsError) {
             try transaction("create domain tree") { tx in
-                for path in [dom, Self.xenopsPath(domid), "/libxl/\(domid)"] { try tx.rm(path) }
+                // Clear leftovers of an earlier domain with this domid.
+                for path in [dom, Self.xenopsPath(domid), "/libxl/\(domid)"] { try? tx.rm(path) }
                 try Self.mkdir(tx, dom, Self.readOnly(for: domid))
                 try Self.mkdir(tx, Self.xenopsPath(domid), Self.dom0Only)
                 try Self.mkdir(tx, "/libxl/\(domid)", Self.dom0Only)
