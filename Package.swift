@@ -118,7 +118,7 @@ let package = Package(
             dependencies: ["Xenstore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "XenopsTests", dependencies: ["Xenops"], swiftSettings: upcoming),
+        .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Xenstore"], swiftSettings: upcoming),
         .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),
         .testTarget(name: "XapiTests", dependencies: ["Xapi"], swiftSettings: upcoming),
         .testTarget(

@@ -1,0 +1,264 @@
+import Logging
+import Synchronization
+import Xenstore
+
+/// xenopsd's xenstore watcher (reference §5.1–5.4): how the engine learns what domains and
+/// devices did, only from watches.
+///
+/// * `@introduceDomain` / `@releaseDomain` name no domain, so on each the watcher lists the
+///   hypervisor's domains and diffs with the previous list (appeared, disappeared, shut down,
+///   shutdown code changed). A changed managed domain gets a `Vm` signal; a running one gets the
+///   per-domain watches (token `xenopsd-xc:domain-<d>`), a stopped one loses them.
+/// * A watch under `/local/domain/<d>/device` re-lists the domain's devices from the dom0
+///   mirror and adds or drops the backend-key watches of each device.
+/// * Any other event maps its path to a `Vm`, `Vbd` or `Vif` signal in the backend-internal
+///   `Updates` table, which the internal event loop turns into `*_check_state` operations.
+///
+/// Deliberate difference: `data/updated` is also watched, so a guest agent's report reaches
+/// xapi as a VM change at once (xenopsd would only pick it up at the next stat).
+final class XenstoreWatcher: Sendable {
+    /// Per-domain watch paths (reference §5.2, plus `data/updated`).
+    static func domainPaths(_ domid: UInt32, uuid: String) -> [String] {
+        let dom = "/local/domain/\(domid)"
+        return [
+            "\(dom)/attr", "\(dom)/data/ts", "\(dom)/data/service", "\(dom)/data/pvs_target", "\(dom)/data/updated",
+            "\(dom)/memory/target", "\(dom)/memory/uncooperative", "\(dom)/console/vnc-port", "\(dom)/console/tc-port",
+            "\(dom)/qemu-pid-signal", "\(dom)/control", "\(dom)/device", "\(dom)/rrd", "\(dom)/vm-data",
+            "\(dom)/feature", "/vm/\(uuid)/rtc/timeoffset", "\(dom)/xenserver/attr",
+        ]
+    }
+
+    /// Backend keys watched per device (reference §5.3).
+    static let backendKeys = ["kthread-pid", "tapdisk-pid", "shutdown-done", "hotplug-status", "params", "state"]
+
+    static func token(_ domid: UInt32) -> String { "xenopsd-xc:domain-\(domid)" }
+
+    private struct Known: Equatable {
+        var uuid: String
+        var shutdown: Bool
+        var reason: ShutdownReason?
+    }
+
+    private struct State {
+        var domains: [UInt32: Known] = [:]
+        var domainWatches: [UInt32: [Task<Void, Never>]] = [:]
+        /// Per watched domain: its devices (`kind/devid` → backend path) and their watch tasks.
+        var devices: [UInt32: [String: [Task<Void, Never>]]] = [:]
+        var stopped = false
+        var events = 0
+    }
+
+    private let state = Mutex(State())
+    private let xs: XenstoreConnection
+    private let hypervisor: any Hypervisor
+    private let metadata: MetadataStore
+    private let backend: DomainBackend
+    let internalUpdates: Updates
+    private let logger: Logger
+
+    init(store: XenstoreDaemon, hypervisor: any Hypervisor, metadata: MetadataStore, backend: DomainBackend,
+         internalUpdates: Updates, logger: Logger) {
+        xs = store.connect(domid: 0)
+        self.hypervisor = hypervisor
+        self.metadata = metadata
+        self.backend = backend
+        self.internalUpdates = internalUpdates
+        self.logger = logger
+    }
+
+    /// Watches until cancelled, then drops every watch. `onReady` runs once the special watches
+    /// are registered.
+    func run(onReady: @Sendable () -> Void = {}) async {
+        var watches: [XenstoreWatch] = []
+        for special in ["@introduceDomain", "@releaseDomain"] {
+            do throws(XenstoreError) {
+                watches.append(try xs.watch(special, token: ""))
+            } catch {
+                logger.error("cannot watch", metadata: ["path": "\(special)", "error": "\(error)"])
+            }
+        }
+        onReady()
+        await withDiscardingTaskGroup { group in
+            for watch in watches {
+                group.addTask {
+                    for await _ in watch { self.refreshDomains() }
+                }
+            }
+        }
+        let tasks = state.withLock { state -> [Task<Void, Never>] in
+            state.stopped = true
+            var tasks = state.domainWatches.values.flatMap { $0 }
+            for devices in state.devices.values { tasks += devices.values.flatMap { $0 } }
+            state.domainWatches = [:]
+            state.devices = [:]
+            return tasks
+        }
+        for task in tasks { task.cancel() }
+    }
+
+    /// Watch events handled so far.
+    var eventCount: Int { state.withLock { $0.events } }
+
+    var watchedDomains: [UInt32] { state.withLock { Array($0.domainWatches.keys) }.sorted() }
+
+    // MARK: domains
+
+    /// The domain-list diff. Runs under the lock so two refreshes cannot apply lists out of order.
+    func refreshDomains() {
+        var signals: [String] = []
+        var toCancel: [Task<Void, Never>] = []
+        state.withLock { state in
+            guard !state.stopped else { return }
+            var current: [UInt32: Known] = [:]
+            for info in hypervisor.domainList() {
+                current[info.domid] = Known(uuid: info.uuid, shutdown: info.shutdown, reason: info.shutdownReason)
+            }
+            let domids = Set(current.keys).union(state.domains.keys)
+            for domid in domids.sorted() where current[domid] != state.domains[domid] {
+                let known = current[domid] ?? state.domains[domid]!
+                if domid > 0 && !metadata.exists(known.uuid) {
+                    logger.debug("ignoring unmanaged domain", metadata: ["domid": "\(domid)"])
+                    toCancel += removeWatches(domid, &state)
+                    continue
+                }
+                signals.append(known.uuid)
+                let running = current[domid].map { !$0.shutdown || $0.reason == .softReset } ?? false
+                let watching = state.domainWatches[domid] != nil
+                if running && !watching {
+                    addWatches(domid, uuid: known.uuid, &state)
+                } else if !running && watching {
+                    toCancel += removeWatches(domid, &state)
+                }
+            }
+            state.domains = current
+        }
+        for task in toCancel { task.cancel() }
+        for uuid in signals { internalUpdates.add(.vm(uuid)) }
+    }
+
+    private func addWatches(_ domid: UInt32, uuid: String, _ state: inout State) {
+        logger.debug("watching domain", metadata: ["domid": "\(domid)", "vm": "\(uuid)"])
+        state.domainWatches[domid] = Self.domainPaths(domid, uuid: uuid).map { path in
+            watchTask(path, token: Self.token(domid))
+        }
+        state.devices[domid] = [:]
+    }
+
+    private func removeWatches(_ domid: UInt32, _ state: inout State) -> [Task<Void, Never>] {
+        var tasks = state.domainWatches.removeValue(forKey: domid) ?? []
+        tasks += (state.devices.removeValue(forKey: domid) ?? [:]).values.flatMap { $0 }
+        if !tasks.isEmpty { logger.debug("stopped watching domain", metadata: ["domid": "\(domid)"]) }
+        return tasks
+    }
+
+    private func watchTask(_ path: String, token: String) -> Task<Void, Never> {
+        Task { [xs] in
+            let watch: XenstoreWatch
+            do throws(XenstoreError) {
+                watch = try xs.watch(path, token: token)
+            } catch {
+                self.logger.warning("cannot watch", metadata: ["path": "\(path)", "error": "\(error)"])
+                return
+            }
+            for await event in watch { self.watchFired(event.path) }
+        }
+    }
+
+    // MARK: events
+
+    /// Reference §5.4: path → signal.
+    func watchFired(_ path: String) {
+        state.withLock { $0.events += 1 }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if parts.count >= 7, parts[0] == "local", parts[1] == "domain", parts[3] == "backend" {
+            let (kind, frontend, devid) = (parts[4], parts[5], parts[6])
+            guard let domid = UInt32(frontend) else { return }
+            fireDevice(domid: domid, kind: kind, devid: devid)
+            if parts.count == 8, parts[7] == "state" { detectPVDrivers(domid: domid, statePath: path) }
+        } else if parts.count >= 4, parts[0] == "local", parts[1] == "domain", parts[3] == "device" {
+            if let domid = UInt32(parts[2]) { lookForDifferentDevices(domid) }
+        } else if parts.count >= 3, parts[0] == "local", parts[1] == "domain" {
+            if let domid = UInt32(parts[2]), let uuid = uuid(of: domid) {
+                internalUpdates.add(.vm(uuid))
+            } else {
+                logger.trace("ignoring watch on shut-down domain", metadata: ["path": "\(path)"])
+            }
+        } else if parts.count == 4, parts[0] == "vm", parts[2] == "rtc", parts[3] == "timeoffset" {
+            if (try? xs.exists(path)) == true { internalUpdates.add(.vm(parts[1])) }
+        } else {
+            logger.trace("ignoring unexpected watch", metadata: ["path": "\(path)"])
+        }
+    }
+
+    private func uuid(of domid: UInt32) -> String? {
+        state.withLock { $0.domains[domid]?.uuid }
+    }
+
+    private func fireDevice(domid: UInt32, kind: String, devid: String) {
+        guard let uuid = uuid(of: domid) else {
+            logger.trace("ignoring watch on shut-down domain", metadata: ["domid": "\(domid)"])
+            return
+        }
+        switch kind {
+        case "vbd", "vbd3", "qdisk", "9pfs":
+            guard let key = Int(devid), let name = DeviceNumber(xenstoreKey: key)?.linuxName else { return }
+            internalUpdates.add(.vbd(DeviceID(vm: uuid, device: name)))
+        case "vif":
+            internalUpdates.add(.vif(DeviceID(vm: uuid, device: devid)))
+        default:
+            logger.debug("unknown device kind", metadata: ["kind": "\(kind)"])
+        }
+    }
+
+    /// Reference §5.3: re-list the domain's devices from the dom0 mirror and adjust the
+    /// backend-key watches. Emits nothing itself.
+    private func lookForDifferentDevices(_ domid: UInt32) {
+        var listed: [String: String] = [:]
+        for kind in ["vbd", "vif"] {
+            let dir = "/xenops/domain/\(domid)/device/\(kind)"
+            for devid in (try? xs.directory(dir)) ?? [] {
+                if let backend = try? xs.read("\(dir)/\(devid)/backend") { listed["\(kind)/\(devid)"] = backend }
+            }
+        }
+        let toCancel = state.withLock { state -> [Task<Void, Never>] in
+            guard !state.stopped, var devices = state.devices[domid] else { return [] }
+            var cancelled: [Task<Void, Never>] = []
+            for (key, tasks) in devices where listed[key] == nil {
+                cancelled += tasks
+                devices[key] = nil
+            }
+            for (key, backend) in listed where devices[key] == nil {
+                devices[key] = Self.backendKeys.map { watchTask("\(backend)/\($0)", token: Self.token(domid)) }
+            }
+            state.devices[domid] = devices
+            return cancelled
+        }
+        for task in toCancel { task.cancel() }
+    }
+
+    /// Reference §5.4: a backend reaching Connected (4) is evidence of PV drivers; losing it
+    /// keeps the flag only while another device of the domain is still connected.
+    private func detectPVDrivers(domid: UInt32, statePath: String) {
+        guard let uuid = uuid(of: domid), let value = try? xs.read(statePath) else { return }
+        let detected = backend.extra(uuid)?.pvDriversDetected ?? false
+        var now = detected
+        if value == "4" && !detected {
+            now = true
+        } else if value != "4" && detected {
+            now = false
+            for kind in ["vbd", "vif"] {
+                let dir = "/xenops/domain/\(domid)/device/\(kind)"
+                for devid in (try? xs.directory(dir)) ?? [] {
+                    if let backendPath = try? xs.read("\(dir)/\(devid)/backend"),
+                       (try? xs.read("\(backendPath)/state")) == "4" {
+                        now = true
+                    }
+                }
+            }
+        }
+        guard now != detected else { return }
+        backend.updateExtra(uuid) { $0.pvDriversDetected = now }
+        logger.debug("PV drivers \(now ? "detected" : "lost")", metadata: ["vm": "\(uuid)"])
+        internalUpdates.add(.vm(uuid))
+    }
+}

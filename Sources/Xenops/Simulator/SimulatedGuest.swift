@@ -1,0 +1,304 @@
+import Logging
+import Synchronization
+import Xenstore
+
+/// What runs inside one simulated domain, on the domain's own (unprivileged) xenstore
+/// connection:
+///
+/// * **frontend drivers**: a watch on the domain's `device` directory finds new devices; for
+///   each, a watch on the backend's `state` drives the frontend's own `state` through the
+///   XenbusState handshake (backend InitWait 2 → frontend Initialised 3 → backend Connected 4 →
+///   frontend Connected 4; backend Closing 5 → frontend Closing 5 → Closed 6);
+/// * **the kernel's shutdown handler**: a watch on `control/shutdown` acknowledges a request by
+///   clearing the key, then shuts the domain down with the matching reason;
+/// * **the PV guest agent** (xe-daemon): after a boot delay, writes the keys of reference §5.7
+///   and then `data/updated`, again on its schedule.
+final class SimulatedGuest: Sendable {
+    let domid: UInt32
+    let uuid: String
+    private let xs: XenstoreConnection
+    private let hypervisor: SimulatedHypervisor
+    private let configuration: SimulatedHypervisor.Configuration
+    private let clock: any XenopsClock
+    private let logger: Logger
+
+    private struct State {
+        var settings: SimulatedHypervisor.GuestSettings
+        var tasks: [Task<Void, Never>] = []
+        var agent: Task<Void, Never>?
+        /// Frontends with a running driver, by `kind/devid`.
+        var frontends: Set<String> = []
+        var stopped = false
+        var agentCycles = 0
+    }
+
+    private let state: Mutex<State>
+
+    init(domid: UInt32, uuid: String, settings: SimulatedHypervisor.GuestSettings, hypervisor: SimulatedHypervisor,
+         configuration: SimulatedHypervisor.Configuration, clock: any XenopsClock, logger: Logger) {
+        self.domid = domid
+        self.uuid = uuid
+        self.hypervisor = hypervisor
+        self.configuration = configuration
+        self.clock = clock
+        self.xs = hypervisor.store.connect(domid: domid)
+        var logger = logger
+        logger[metadataKey: "domid"] = "\(domid)"
+        self.logger = logger
+        state = Mutex(State(settings: settings))
+    }
+
+    func start() {
+        let frontends = Task { await self.runFrontendDriver() }
+        let control = Task { await self.runShutdownHandler() }
+        let agentSettings = state.withLock { state -> SimulatedHypervisor.GuestSettings in
+            state.tasks += [frontends, control]
+            return state.settings
+        }
+        if agentSettings.agentEnabled { startAgent(schedule: agentSettings.agentSchedule, bootDelay: configuration.guestBootDelay) }
+    }
+
+    /// The domain stopped: every actor ends and the connection closes.
+    func stop() {
+        let tasks = state.withLock { state -> [Task<Void, Never>] in
+            state.stopped = true
+            defer {
+                state.tasks = []
+                state.agent = nil
+            }
+            return state.tasks + (state.agent.map { [$0] } ?? [])
+        }
+        for task in tasks { task.cancel() }
+        xs.close()
+    }
+
+    var agentCycles: Int { state.withLock { $0.agentCycles } }
+
+    private func pause() async throws {
+        let step = configuration.deviceStepDelay
+        if step > .zero { try await clock.sleep(for: step) }
+    }
+
+    // MARK: frontends
+
+    private func runFrontendDriver() async {
+        guard let watch = try? xs.watch("device", token: "frontends") else { return }
+        for await _ in watch {
+            scanFrontends()
+        }
+    }
+
+    private func scanFrontends() {
+        for kind in ["vbd", "vif"] {
+            guard let devids = try? xs.directory("device/\(kind)") else { continue }
+            for devid in devids {
+                let key = "\(kind)/\(devid)"
+                let base = "device/\(kind)/\(devid)"
+                guard (try? xs.read("\(base)/state")) == "1", let backend = try? xs.read("\(base)/backend") else { continue }
+                let isNew = state.withLock { state -> Bool in
+                    guard !state.stopped, !state.frontends.contains(key) else { return false }
+                    state.frontends.insert(key)
+                    return true
+                }
+                guard isNew else { continue }
+                let task = Task { await self.runFrontend(kind: kind, devid: devid, backend: backend) }
+                state.withLock { $0.tasks.append(task) }
+            }
+        }
+    }
+
+    /// One frontend: follows its backend's state.
+    private func runFrontend(kind: String, devid: String, backend: String) async {
+        defer {
+            state.withLock { _ = $0.frontends.remove("\(kind)/\(devid)") }
+            // A device re-added while this driver was finishing must not be missed.
+            scanFrontends()
+        }
+        let base = "device/\(kind)/\(devid)"
+        guard let watch = try? xs.watch("\(backend)/state", token: "frontend-\(kind)-\(devid)") else { return }
+        do {
+            for await _ in watch {
+                guard let mine = try? xs.read("\(base)/state"), let theirs = try? xs.read("\(backend)/state") else { return }
+                switch (theirs, mine) {
+                case ("2", "1"):
+                    try await pause()
+                    writeConnectionDetails(kind: kind, base: base)
+                    try write("\(base)/state", "3")
+                case ("4", "1"), ("4", "3"):
+                    try await pause()
+                    try write("\(base)/state", "4")
+                case ("5", "1"), ("5", "3"), ("5", "4"):
+                    try await pause()
+                    try write("\(base)/state", "5")
+                    try await pause()
+                    try write("\(base)/state", "6")
+                case ("6", let state) where state != "6":
+                    try await pause()
+                    try write("\(base)/state", "6")
+                default:
+                    break
+                }
+            }
+        } catch {
+            return
+        }
+    }
+
+    /// What a frontend publishes before Initialised: its rings and event channel.
+    private func writeConnectionDetails(kind: String, base: String) {
+        let ring = String(8 + Int(domid % 1000))
+        if kind == "vif" {
+            try? xs.write("\(base)/tx-ring-ref", ring)
+            try? xs.write("\(base)/rx-ring-ref", String(Int(ring)! + 1))
+            try? xs.write("\(base)/request-rx-copy", "1")
+        } else {
+            try? xs.write("\(base)/ring-ref", ring)
+            try? xs.write("\(base)/protocol", "x86_64-abi")
+        }
+        try? xs.write("\(base)/event-channel", String(20 + Int(domid % 100)))
+    }
+
+    private struct Gone: Error {}
+
+    private func write(_ path: String, _ value: String) throws {
+        do throws(XenstoreError) {
+            try xs.write(path, value)
+        } catch {
+            throw Gone()
+        }
+    }
+
+    // MARK: control/shutdown
+
+    private func runShutdownHandler() async {
+        guard let watch = try? xs.watch("control/shutdown", token: "shutdown") else { return }
+        for await _ in watch {
+            guard let request = try? xs.read("control/shutdown"), !request.isEmpty else { continue }
+            guard state.withLock({ $0.settings.responsive }) else {
+                logger.debug("guest ignores shutdown request", metadata: ["request": "\(request)"])
+                continue
+            }
+            let reason: ShutdownReason? = switch request {
+            case "poweroff", "halt": .poweroff
+            case "reboot": .reboot
+            case "suspend": .suspend
+            default: nil
+            }
+            // Acknowledge: the toolstack waits for the key to be cleared.
+            try? xs.write("control/shutdown", "")
+            guard let reason else { continue }
+            let delay = configuration.guestShutdownDelay
+            if delay > .zero {
+                do { try await clock.sleep(for: delay) } catch { return }
+            }
+            try? hypervisor.shutdown(domid, reason: reason)
+            return
+        }
+    }
+
+    func setResponsive(_ responsive: Bool) {
+        state.withLock { $0.settings.responsive = responsive }
+    }
+
+    // MARK: guest agent
+
+    func setAgent(enabled: Bool?, schedule: SimulatedHypervisor.AgentSchedule?) {
+        let (old, start) = state.withLock { state -> (Task<Void, Never>?, SimulatedHypervisor.AgentSchedule?) in
+            if let enabled { state.settings.agentEnabled = enabled }
+            if let schedule { state.settings.agentSchedule = schedule }
+            let old = state.agent
+            state.agent = nil
+            return (old, state.settings.agentEnabled && !state.stopped ? state.settings.agentSchedule : nil)
+        }
+        old?.cancel()
+        if let start { startAgent(schedule: start, bootDelay: .zero) }
+    }
+
+    private func startAgent(schedule: SimulatedHypervisor.AgentSchedule, bootDelay: Duration) {
+        let task = Task { await self.runAgent(schedule: schedule, bootDelay: bootDelay) }
+        let stale = state.withLock { state -> Bool in
+            if state.stopped { return true }
+            state.agent = task
+            return false
+        }
+        if stale { task.cancel() }
+    }
+
+    private func runAgent(schedule: SimulatedHypervisor.AgentSchedule, bootDelay: Duration) async {
+        do {
+            if bootDelay > .zero { try await clock.sleep(for: bootDelay) }
+            try Task.checkCancellation()
+            writeEverything()
+            switch schedule {
+            case .once:
+                return
+            case .every(let period):
+                while true {
+                    try await clock.sleep(for: period)
+                    writeCycle()
+                }
+            case .continuous:
+                while true {
+                    try Task.checkCancellation()
+                    writeCycle()
+                    await Task.yield()
+                }
+            }
+        } catch {
+            return
+        }
+    }
+
+    /// The first cycle: everything xe-daemon and the PV drivers publish.
+    private func writeEverything() {
+        let keys: [(String, String)] = [
+            ("attr/PVAddons/Installed", "1"),
+            ("attr/PVAddons/MajorVersion", "8"),
+            ("attr/PVAddons/MinorVersion", "4"),
+            ("attr/PVAddons/MicroVersion", "0"),
+            ("attr/PVAddons/BuildVersion", "1"),
+            ("data/os_name", "Debian GNU/Linux 12 (bookworm)"),
+            ("data/os_uname", "6.1.0-28-amd64"),
+            ("data/os_distro", "debian"),
+            ("data/os_majorver", "12"),
+            ("data/os_minorver", "8"),
+            ("control/feature-shutdown", "1"),
+            ("control/feature-poweroff", "1"),
+            ("control/feature-reboot", "1"),
+            ("control/feature-suspend", "1"),
+            ("control/feature-balloon", "1"),
+            ("control/feature-vcpu-hotplug", "1"),
+            ("data/meminfo_total", String(memoryTotalKiB)),
+            ("data/meminfo_free", String(memoryFreeKiB(cycle: 0))),
+        ]
+        for (path, value) in keys { try? xs.write(path, value) }
+        for devid in (try? xs.directory("device/vif")) ?? [] {
+            let last = Int(domid % 250) + 1
+            try? xs.write("attr/vif/\(devid)/ipv4/0", "10.0.\(Int(devid) ?? 0).\(last)")
+        }
+        finishCycle()
+    }
+
+    /// Later cycles: only what changed (free memory), then `data/updated`.
+    private func writeCycle() {
+        let cycle = state.withLock { $0.agentCycles }
+        try? xs.write("data/meminfo_free", String(memoryFreeKiB(cycle: cycle)))
+        finishCycle()
+    }
+
+    private func finishCycle() {
+        let cycle = state.withLock { state -> Int in
+            state.agentCycles += 1
+            return state.agentCycles
+        }
+        try? xs.write("data/updated", "\(Int(clock.wallTime)) \(cycle)")
+        hypervisor.noteAgentCycle()
+    }
+
+    private var memoryTotalKiB: Int64 { hypervisor.domainInfo(domid)?.totalMemoryKiB ?? 0 }
+
+    private func memoryFreeKiB(cycle: Int) -> Int64 {
+        let total = memoryTotalKiB
+        return total / 2 + Int64(cycle % 97) * 4
+    }
+}

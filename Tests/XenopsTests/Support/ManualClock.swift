@@ -1,0 +1,119 @@
+import Synchronization
+@testable import Xenops
+
+/// A clock that moves only when told to, so timeouts and delays are driven by the test.
+final class ManualClock: XenopsClock {
+    private enum Sleeper {
+        case pending(Duration)
+        case cancelled
+        case waiting(Duration, CheckedContinuation<Void, any Error>)
+    }
+
+    private struct State {
+        var now: Duration = .zero
+        var wall: Double = 1_700_000_000
+        var sleepers: [UInt64: Sleeper] = [:]
+        var next: UInt64 = 0
+        var sleeperWatchers: [(count: Int, within: Duration?, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state = Mutex(State())
+
+    var now: Duration { state.withLock { $0.now } }
+    var wallTime: Double { state.withLock { $0.wall + $0.now.seconds } }
+
+    func sleep(until deadline: Duration) async throws {
+        let id = state.withLock { state -> UInt64? in
+            if deadline <= state.now { return nil }
+            state.next += 1
+            state.sleepers[state.next] = .pending(deadline)
+            return state.next
+        }
+        guard let id else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let (outcome, watchers) = state.withLock { state -> (Result<Void, any Error>?, [CheckedContinuation<Void, Never>]) in
+                    switch state.sleepers[id] {
+                    case .pending(let deadline):
+                        if deadline <= state.now {
+                            state.sleepers[id] = nil
+                            return (.success(()), [])
+                        }
+                        state.sleepers[id] = .waiting(deadline, continuation)
+                        return (nil, Self.satisfiedWatchers(&state))
+                    default:
+                        state.sleepers[id] = nil
+                        return (.failure(CancellationError()), [])
+                    }
+                }
+                for watcher in watchers { watcher.resume() }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let continuation = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                switch state.sleepers[id] {
+                case .pending:
+                    state.sleepers[id] = .cancelled
+                    return nil
+                case .waiting(_, let continuation):
+                    state.sleepers[id] = nil
+                    return continuation
+                default:
+                    return nil
+                }
+            }
+            continuation?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves time forward, waking every sleeper now due.
+    func advance(by duration: Duration) {
+        let due = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.now += duration
+            var due: [CheckedContinuation<Void, any Error>] = []
+            for (id, sleeper) in state.sleepers {
+                if case .waiting(let deadline, let continuation) = sleeper, deadline <= state.now {
+                    due.append(continuation)
+                    state.sleepers[id] = nil
+                }
+            }
+            return due
+        }
+        for continuation in due { continuation.resume() }
+    }
+
+    /// Suspends until at least `count` tasks sleep (with a deadline within `within` from now, if given).
+    func waitForSleepers(_ count: Int = 1, dueWithin within: Duration? = nil) async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if Self.sleeping(state, within: within) >= count { return true }
+                state.sleeperWatchers.append((count, within, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    var sleeperCount: Int { state.withLock { Self.sleeping($0, within: nil) } }
+
+    private static func sleeping(_ state: State, within: Duration?) -> Int {
+        state.sleepers.values.filter {
+            guard case .waiting(let deadline, _) = $0 else { return false }
+            return within.map { deadline <= state.now + $0 } ?? true
+        }.count
+    }
+
+    private static func satisfiedWatchers(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
+        var ready: [CheckedContinuation<Void, Never>] = []
+        var waiting: [(count: Int, within: Duration?, continuation: CheckedContinuation<Void, Never>)] = []
+        for watcher in state.sleeperWatchers {
+            if sleeping(state, within: watcher.within) >= watcher.count {
+                ready.append(watcher.continuation)
+            } else {
+                waiting.append(watcher)
+            }
+        }
+        state.sleeperWatchers = waiting
+        return ready
+    }
+}
