@@ -1,5 +1,6 @@
 public import Logging
 public import XapiDB
+public import Xenops
 
 /// The XenAPI: every message of the datamodel, dispatched the way xapi's generated server does
 /// (reference §2.6): name (with `Async.` and `Class_message` aliases) → parameter count →
@@ -16,25 +17,36 @@ public final class XenAPI: Sendable {
     let handlers: [String: Handler]
     let sessions: SessionManager
     public let tasks: TaskManager
+    /// The link to Xenops; nil when the API runs without a hypervisor (power operations then
+    /// answer NOT_IMPLEMENTED).
+    public let bridge: XenopsBridge?
     let eventPacer = EventPacer()
     let eventFromCache = EventFromCache()
 
     public init(database: Database, configuration: XapiConfiguration, logger: Logger,
+                xenops: Xenops? = nil, eventsLoop: XenopsBridge.LoopMode = .parallel, eventsWorkers: Int = 4,
                 extraHandlers: [String: Handler] = [:]) {
         self.database = database
         self.configuration = configuration
         self.logger = logger
-        tables = Tables(database)
+        self.tables = Tables(database)
         decoder = ParameterDecoder(model: database.model)
         methods = MethodTable(model: database.model)
         sessions = SessionManager(tables: tables)
-        tasks = TaskManager(tables: tables)
+        let tables = Tables(database)
+        let tasks = TaskManager(database: database, tables: tables)
+        self.tasks = tasks
+        bridge = xenops.map {
+            XenopsBridge(xenops: $0, database: database, tables: tables, tasks: tasks, mode: eventsLoop,
+                         workers: eventsWorkers, logger: logger)
+        }
         var handlers = SessionHandlers.all
         handlers.merge(EventHandlers.all) { $1 }
         handlers.merge(TaskHandlers.all) { $1 }
         handlers.merge(MessageHandlers.all) { $1 }
         handlers.merge(VMHandlers.all) { $1 }
         handlers.merge(VMCopies.all) { $1 }
+        handlers.merge(Lifecycle.all) { $1 }
         handlers.merge(extraHandlers) { $1 }
         self.handlers = handlers
         database.setNextQueueLimit(bytes: configuration.eventNextQueueBytes)
@@ -127,13 +139,15 @@ public final class XenAPI: Sendable {
     /// The pool's master: the one host this server simulates.
     public func localHost() -> String {
         let tables = tables
-        return database.read { s in
-            for pool in s.refs(tables.pool) {
-                if case .string(let master)? = try? s.get(tables.pool, pool, "master"), s.contains(tables.host, master) {
-                    return master
-                }
+        return database.read { s in XenAPI.localHost(in: s, tables: tables) }
+    }
+
+    static func localHost(in s: DatabaseState, tables: Tables) -> String {
+        for pool in s.refs(tables.pool) {
+            if case .string(let master)? = try? s.get(tables.pool, pool, "master"), s.contains(tables.host, master) {
+                return master
             }
-            return s.refs(tables.host).first ?? nullRef
         }
+        return s.refs(tables.host).first ?? nullRef
     }
 }

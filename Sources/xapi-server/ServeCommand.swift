@@ -6,6 +6,7 @@ import ServiceLifecycle
 import UnixSignals
 import Xapi
 import XapiDB
+import Xenops
 import Xenstore
 
 /// Runs the server. The flag names are relied on by tests and tools; keep them.
@@ -38,6 +39,21 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("xenstore-socket"), help: "Path of the xenstore wire socket. Default: <state-dir>/xenstored.sock.")
     var xenstoreSocket: String?
+
+    @Option(name: .customLong("simulation"), help: "Timings of the simulated hosts: realistic (devices in ms, guests boot in 0.5 s) or instant.")
+    var simulation = "realistic"
+
+    @Option(name: .customLong("guest-agent-period"), help: "Seconds between a guest agent's reports after its first (0: report once).")
+    var guestAgentPeriod = 60
+
+    @Option(name: .customLong("events-loop"), help: "How xenops updates reach the database: parallel (per-VM lanes) or fifo (xapi's single loop).")
+    var eventsLoop = "parallel"
+
+    @Option(name: .customLong("events-workers"), help: "Workers of the parallel events loop.")
+    var eventsWorkers = 4
+
+    @Option(name: .customLong("xenops-workers"), help: "Xenops worker pool size per queue set (xenopsd: 4).")
+    var xenopsWorkers = 4
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -85,12 +101,27 @@ struct ServeCommand: AsyncParsableCommand {
             _ = try await persister.load()
             services.append(PersistenceService(persister: persister))
         }
-        let api = XenAPI(database: database, configuration: configuration, logger: logger)
+        guard let loopMode = XenopsBridge.LoopMode(rawValue: eventsLoop) else {
+            throw ValidationError("--events-loop must be parallel or fifo")
+        }
+        var xenopsConfiguration = XenopsConfiguration()
+        xenopsConfiguration.workerPoolSize = xenopsWorkers
+        // As xenopsd's simulator backend: a guest asking to reboot soon after boot is not delayed.
+        xenopsConfiguration.minimumRebootDelay = .zero
+        switch simulation {
+        case "realistic": xenopsConfiguration.simulation = .realistic
+        case "instant": xenopsConfiguration.simulation = .init()
+        default: throw ValidationError("--simulation must be realistic or instant")
+        }
+        xenopsConfiguration.simulation.agentSchedule = guestAgentPeriod > 0 ? .every(.seconds(guestAgentPeriod)) : .once
+        let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored"))
+        let xenops = Xenops(store: xenstore, configuration: xenopsConfiguration, logger: Logger(label: "xenops"))
+        let api = XenAPI(database: database, configuration: configuration, logger: logger,
+                         xenops: xenops, eventsLoop: loopMode, eventsWorkers: eventsWorkers)
         if try DemoPool.createIfEmpty(in: api, options: .init(vms: demoVMs, address: host)) {
             logger.info("created the demo pool", metadata: ["vms": "\(demoVMs)"])
         }
 
-        let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored"))
         if let path = xenstoreSocket ?? (inMemory ? nil : absolute(stateDir + "/xenstored.sock")) {
             services.append(XenstoreSocketServer(daemon: xenstore, listeners: [.init(path: path)], logger: Logger(label: "xenstored")))
         }
@@ -99,8 +130,10 @@ struct ServeCommand: AsyncParsableCommand {
         let http = XapiHTTPServer(
             configuration: HTTPServerConfiguration(host: host, port: port, unixSocketPath: socketPath,
                                                    maxBodyBytes: maxBodyBytes, maxTCPConnections: maxConnections),
-            handler: XapiRPCHandler(api: api, logger: logger),
+            handler: XapiRPCHandler(api: api, logger: logger, diagnostics: { xenops.diagnostics().bytes }),
             logger: logger)
+        services.append(xenops)
+        if let bridge = api.bridge { services.append(EventsLoopService(bridge: bridge)) }
         services.append(http)
         // Last in, first out: at shutdown this answers parked event calls before HTTP drains.
         services.append(HousekeepingService(api: api))

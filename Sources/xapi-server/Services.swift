@@ -29,3 +29,12 @@ struct HousekeepingService: Service {
         }
     }
 }
+
+/// xapi's events loop: Xenops updates into the database.
+struct EventsLoopService: Service {
+    let bridge: XenopsBridge
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await bridge.run() }
+    }
+}

@@ -8,11 +8,13 @@ public import XapiDB
 /// XML-RPC fragment, the error list on failure, and cancellation through `task.cancel`.
 public final class TaskManager: Sendable {
     let tables: Tables
+    let database: Database
     /// Actions that make a running operation notice `task.cancel` promptly (e.g. cancelling the
     /// xenops task it waits for); without one the operation notices at its next cancellation point.
     private let cancelHooks = Mutex<[String: @Sendable () -> Void]>([:])
 
-    init(tables: Tables) {
+    init(database: Database, tables: Tables) {
+        self.database = database
         self.tables = tables
     }
 
@@ -48,17 +50,17 @@ public final class TaskManager: Sendable {
         for (ref, _) in completed.prefix(excess) { try s.delete(table, ref) }
     }
 
-    public func setProgress(_ task: String, _ progress: Double, api: XenAPI) {
+    public func setProgress(_ task: String, _ progress: Double) {
         let table = tables.task
-        api.database.write { s in
+        database.write { s in
             guard s.contains(table, task), (try? s.get(table, task, "status")) == .string("pending") else { return }
             try? s.update(table, task, "progress", .double(progress))
         }
     }
 
-    public func setCancellable(_ task: String, _ cancellable: Bool, api: XenAPI) {
+    public func setCancellable(_ task: String, _ cancellable: Bool) {
         let table = tables.task
-        api.database.write { s in
+        database.write { s in
             guard s.contains(table, task) else { return }
             try? s.update(table, task, "allowed_operations", .array(cancellable ? [.string("cancel")] : []))
         }

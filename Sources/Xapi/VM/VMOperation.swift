@@ -27,6 +27,6 @@ extension Call {
 
     /// Progress of this call's task (no-op for calls without one).
     func progress(_ value: Double) {
-        if let task { api.tasks.setProgress(task, value, api: api) }
+        if let task { api.tasks.setProgress(task, value) }
     }
 }

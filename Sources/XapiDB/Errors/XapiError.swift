@@ -54,6 +54,11 @@ public enum XapiError: Error, Sendable, Hashable {
     case invalidDevice(String)
     case deviceNotAttached(device: String)
     case vmHasNoSuspendVDI(vm: String)
+    case vmFailedShutdownAcknowledgment(vm: String)
+    case vmShutdownTimeout(vm: String, timeout: String)
+    case vbdNotRemovableMedia(vbd: String)
+    case vbdNotEmpty(vbd: String)
+    case vbdIsEmpty(vbd: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
     public var errorDescription: [String] {
@@ -108,6 +113,11 @@ public enum XapiError: Error, Sendable, Hashable {
         case .invalidDevice(let d): ["INVALID_DEVICE", d]
         case .deviceNotAttached(let d): ["DEVICE_NOT_ATTACHED", d]
         case .vmHasNoSuspendVDI(let vm): ["VM_HAS_NO_SUSPEND_VDI", vm]
+        case .vmFailedShutdownAcknowledgment(let vm): ["VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT", vm]
+        case .vmShutdownTimeout(let vm, let timeout): ["VM_SHUTDOWN_TIMEOUT", vm, timeout]
+        case .vbdNotRemovableMedia(let vbd): ["VBD_NOT_REMOVABLE_MEDIA", vbd]
+        case .vbdNotEmpty(let vbd): ["VBD_NOT_EMPTY", vbd]
+        case .vbdIsEmpty(let vbd): ["VBD_IS_EMPTY", vbd]
         }
     }
 

@@ -1,0 +1,238 @@
+import XapiDB
+import Xenops
+
+/// VM power operations and device hot-plug, driven through Xenops as xapi drives xenopsd
+/// (xen-api ocaml/xapi/xapi_xenops.ml, reference xenopsd.md §4.8): validity checks and
+/// `current_operations` first, then the xenops operation as a task whose progress and
+/// cancellation are mirrored onto the call's task, then a barrier, so that the database shows
+/// the result when the call returns.
+enum Lifecycle {
+    static let all: [String: Handler] = [
+        "VM.start": { call in try await start(call, operation: "start", paused: call.bool(1), force: call.bool(2)) },
+        "VM.start_on": { call in
+            try assertLocalHost(call, call.string(1))
+            return try await start(call, operation: "start_on", paused: call.bool(2), force: call.bool(3))
+        },
+        "VM.clean_shutdown": { call in try await shutdown(call, operation: "clean_shutdown", clean: true) },
+        "VM.hard_shutdown": { call in try await shutdown(call, operation: "hard_shutdown", clean: false) },
+        "VM.shutdown": { call in try await shutdown(call, operation: "shutdown", clean: nil) },
+        "VM.clean_reboot": { call in try await reboot(call, operation: "clean_reboot", clean: true) },
+        "VM.hard_reboot": { call in try await reboot(call, operation: "hard_reboot", clean: false) },
+        "VM.suspend": suspend,
+        "VM.resume": { call in try await resume(call, operation: "resume", paused: call.bool(1), force: call.bool(2)) },
+        "VM.resume_on": { call in
+            try assertLocalHost(call, call.string(1))
+            return try await resume(call, operation: "resume_on", paused: call.bool(2), force: call.bool(3))
+        },
+        "VM.pause": { call in try await simple(call, operation: "pause") { $0.vm.pause($1) } },
+        "VM.unpause": { call in try await simple(call, operation: "unpause") { $0.vm.unpause($1) } },
+        "VM.power_state_reset": powerStateReset,
+        "VBD.plug": { call in try await DeviceLifecycle.plugVBD(call) },
+        "VBD.unplug": { call in try await DeviceLifecycle.unplugVBD(call, force: false) },
+        "VBD.unplug_force": { call in try await DeviceLifecycle.unplugVBD(call, force: true) },
+        "VBD.insert": { call in try await DeviceLifecycle.insert(call) },
+        "VBD.eject": { call in try await DeviceLifecycle.eject(call) },
+        "VIF.plug": { call in try await DeviceLifecycle.plugVIF(call) },
+        "VIF.unplug": { call in try await DeviceLifecycle.unplugVIF(call, force: false) },
+        "VIF.unplug_force": { call in try await DeviceLifecycle.unplugVIF(call, force: true) },
+    ]
+
+    /// How long a clean shutdown or reboot waits for the guest (xenopsd's default for xapi).
+    static let cleanTimeout = 1200.0
+
+    static func bridge(_ call: Call) throws(XapiError) -> XenopsBridge {
+        guard let bridge = call.api.bridge else { throw .notImplemented(call.message.wireName) }
+        return bridge
+    }
+
+    static func assertLocalHost(_ call: Call, _ host: String) throws(XapiError) {
+        let t = call.tables
+        let local = call.api.localHost()
+        try call.database.read { s throws(XapiError) in
+            guard s.contains(t.host, host) else { throw .handleInvalid(class: "host", ref: host) }
+        }
+        if host != local { throw .noHostsAvailable }
+    }
+
+    static func uuid(_ call: Call, _ vm: String) throws(XapiError) -> String {
+        let t = call.tables
+        return try call.database.read { s throws(XapiError) in try s.get(t.vm, vm, "uuid").stringValue ?? "" }
+    }
+
+    /// xapi's start: push the metadata, queue start and (unless paused) unpause on the VM's
+    /// queue, wait for both, record where the VM runs, then refresh behind a barrier.
+    static func start(_ call: Call, operation: String, paused: Bool, force: Bool) async throws -> Value {
+        let bridge = try bridge(call)
+        let t = call.tables
+        let vm = call.string(0)
+        try await call.withVMOperation(vm, operation) {
+            let (metadata, uuid) = try call.database.write { s throws(XapiError) in
+                // A start clears what the previous run's guest agent reported.
+                if let guestMetrics = try s.get(t.vm, vm, "guest_metrics").stringValue, s.contains(t.vmGuestMetrics, guestMetrics) {
+                    try s.delete(t.vmGuestMetrics, guestMetrics)
+                }
+                try s.update(t.vm, vm, "guest_metrics", .string(nullRef))
+                return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, "uuid").stringValue ?? "")
+            }
+            await bridge.waitUntilRunning()
+            _ = bridge.xenops.vm.importMetadata(metadata)
+            let startTask = bridge.xenops.vm.start(uuid, force: force)
+            let unpauseTask = paused ? nil : bridge.xenops.vm.unpause(uuid)
+            do {
+                try await bridge.sync(startTask, xapiTask: call.task, vm: vm)
+                if let unpauseTask { try await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
+            } catch {
+                if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
+                throw error
+            }
+            try setResidentHere(call, vm)
+            await bridge.refresh(vm: uuid)
+        }
+        return .emptyString
+    }
+
+    static func setResidentHere(_ call: Call, _ vm: String) throws(XapiError) {
+        let t = call.tables
+        let host = call.api.localHost()
+        try call.database.write { s throws(XapiError) in
+            try s.update(t.vm, vm, "resident_on", .string(host))
+            try s.update(t.vm, vm, "scheduled_to_be_resident_on", .string(nullRef))
+        }
+    }
+
+    /// `clean` true: the guest must cooperate; false: the domain is destroyed; nil (`VM.shutdown`):
+    /// clean with a timeout, falling back to hard.
+    static func shutdown(_ call: Call, operation: String, clean: Bool?) async throws -> Value {
+        let bridge = try bridge(call)
+        let t = call.tables
+        let vm = call.string(0)
+        try await call.withVMOperation(vm, operation) {
+            let (power, uuid, delay) = try call.database.read { s throws(XapiError) in
+                (try s.get(t.vm, vm, "power_state").stringValue ?? "", try s.get(t.vm, vm, "uuid").stringValue ?? "",
+                 try s.get(t.vm, vm, "shutdown_delay").intValue ?? 0)
+            }
+            if power == "Suspended" {
+                // No domain: forget the suspend image and the metadata, as xapi's hard_shutdown does.
+                try call.database.write { s throws(XapiError) in
+                    try discardSuspendImage(vm, in: &s, tables: t)
+                    try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t)
+                }
+                try? await bridge.xenops.vm.remove(uuid)
+                return
+            }
+            let cleanFirst = clean ?? (power == "Running")
+            if cleanFirst {
+                let timeout = clean == nil && delay > 0 ? Double(delay) : cleanTimeout
+                do {
+                    try await bridge.sync(bridge.xenops.vm.shutdown(uuid, timeout: timeout), xapiTask: call.task, vm: vm)
+                } catch let error as XapiError where clean == nil && error.code != "TASK_CANCELLED" {
+                    try await bridge.sync(bridge.xenops.vm.shutdown(uuid, timeout: nil), xapiTask: call.task, vm: vm)
+                }
+            } else {
+                try await bridge.sync(bridge.xenops.vm.shutdown(uuid, timeout: nil), xapiTask: call.task, vm: vm)
+            }
+            await bridge.barrier(vm: uuid)
+        }
+        return .emptyString
+    }
+
+    static func reboot(_ call: Call, operation: String, clean: Bool) async throws -> Value {
+        let bridge = try bridge(call)
+        let vm = call.string(0)
+        try await call.withVMOperation(vm, operation) {
+            let uuid = try uuid(call, vm)
+            try await bridge.sync(bridge.xenops.vm.reboot(uuid, timeout: clean ? cleanTimeout : nil), xapiTask: call.task, vm: vm)
+            await bridge.refresh(vm: uuid)
+        }
+        return .emptyString
+    }
+
+    /// The suspend image gets a VDI of the VM's memory size in its suspend SR (or the pool's).
+    static let suspend: Handler = { call in
+        let bridge = try bridge(call)
+        let t = call.tables
+        let vm = call.string(0)
+        try await call.withVMOperation(vm, "suspend") {
+            let uuid = try call.database.write { s throws(XapiError) -> String in
+                let pool = s.refs(t.pool).first ?? nullRef
+                var sr = try s.get(t.vm, vm, "suspend_SR").stringValue ?? nullRef
+                if !s.contains(t.sr, sr) { sr = (try? s.get(t.pool, pool, "suspend_image_SR").stringValue) ?? nullRef }
+                if !s.contains(t.sr, sr) { sr = (try? s.get(t.pool, pool, "default_SR").stringValue) ?? nullRef }
+                guard s.contains(t.sr, sr) else { throw .vmRequiresSR(vm: vm, sr: sr) }
+                let name = try s.get(t.vm, vm, "name_label").stringValue ?? ""
+                let vdi = try s.create(t.vdi, [
+                    "name_label": .string("Suspend image for \(name)"), "SR": .string(sr), "type": .string("suspend"),
+                    "virtual_size": try s.get(t.vm, vm, "memory_static_max"), "location": .string(Identifiers.uuid()),
+                    "managed": .bool(true), "other_config": .emptyStructure,
+                ])
+                try VMCopies.accountVirtualAllocation(sr, in: &s, t)
+                try s.set(t.vm, vm, "suspend_VDI", .string(vdi))
+                return try s.get(t.vm, vm, "uuid").stringValue ?? ""
+            }
+            try await bridge.sync(bridge.xenops.vm.suspend(uuid), xapiTask: call.task, vm: vm)
+            await bridge.barrier(vm: uuid)
+        }
+        return .emptyString
+    }
+
+    static func resume(_ call: Call, operation: String, paused: Bool, force: Bool) async throws -> Value {
+        let bridge = try bridge(call)
+        let t = call.tables
+        let vm = call.string(0)
+        try await call.withVMOperation(vm, operation) {
+            let (metadata, uuid) = try call.database.read { s throws(XapiError) in
+                (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, "uuid").stringValue ?? "")
+            }
+            await bridge.waitUntilRunning()
+            _ = bridge.xenops.vm.importMetadata(metadata)
+            let resumeTask = bridge.xenops.vm.resume(uuid)
+            let unpauseTask = paused ? nil : bridge.xenops.vm.unpause(uuid)
+            do {
+                try await bridge.sync(resumeTask, xapiTask: call.task, vm: vm)
+                if let unpauseTask { try await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
+            } catch {
+                if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
+                throw error
+            }
+            try call.database.write { s throws(XapiError) in try discardSuspendImage(vm, in: &s, tables: t) }
+            try setResidentHere(call, vm)
+            await bridge.refresh(vm: uuid)
+        }
+        return .emptyString
+    }
+
+    static func discardSuspendImage(_ vm: String, in s: inout DatabaseState, tables t: Tables) throws(XapiError) {
+        let vdi = try s.get(t.vm, vm, "suspend_VDI").stringValue ?? nullRef
+        if s.contains(t.vdi, vdi) {
+            let sr = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
+            try s.delete(t.vdi, vdi)
+            try VMCopies.accountVirtualAllocation(sr, in: &s, t)
+        }
+        try s.update(t.vm, vm, "suspend_VDI", .string(nullRef))
+    }
+
+    /// An operation that is one xenops task followed by a barrier (pause, unpause).
+    static func simple(_ call: Call, operation: String, _ queue: (Xenops, String) -> String) async throws -> Value {
+        let bridge = try bridge(call)
+        let vm = call.string(0)
+        try await call.withVMOperation(vm, operation) {
+            let uuid = try uuid(call, vm)
+            try await bridge.sync(queue(bridge.xenops, uuid), xapiTask: call.task, vm: vm)
+            await bridge.barrier(vm: uuid)
+        }
+        return .emptyString
+    }
+
+    /// Marks the VM halted without touching any domain; refused for control domains.
+    static let powerStateReset: Handler = { call in
+        let t = call.tables
+        let vm = call.string(0)
+        try call.database.write { s throws(XapiError) in
+            if try s.get(t.vm, vm, "is_control_domain") == .bool(true) { throw .cannotResetControlDomain(vm: vm) }
+            try s.update(t.vm, vm, "current_operations", .emptyStructure)
+            try discardSuspendImage(vm, in: &s, tables: t)
+            try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t)
+        }
+        return .emptyString
+    }
+}
