@@ -43,6 +43,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("simulation"), help: "Timings of the simulated hosts: realistic (devices in ms, guests boot in 0.5 s) or instant.")
     var simulation = "realistic"
 
+    @Option(name: .customLong("device-step-delay-ms"), help: "Overrides the simulation's delay before each XenbusState step.")
+    var deviceStepDelayMs: Int?
+
     @Option(name: .customLong("guest-agent-period"), help: "Seconds between a guest agent's reports after its first (0: report once).")
     var guestAgentPeriod = 60
 
@@ -113,6 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
         case "instant": xenopsConfiguration.simulation = .init()
         default: throw ValidationError("--simulation must be realistic or instant")
         }
+        if let deviceStepDelayMs { xenopsConfiguration.simulation.deviceStepDelay = .milliseconds(deviceStepDelayMs) }
         xenopsConfiguration.simulation.agentSchedule = guestAgentPeriod > 0 ? .every(.seconds(guestAgentPeriod)) : .once
         let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored"))
         let xenops = Xenops(store: xenstore, configuration: xenopsConfiguration, logger: Logger(label: "xenops"))

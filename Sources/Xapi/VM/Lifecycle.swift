@@ -83,6 +83,8 @@ enum Lifecycle {
                 if let unpauseTask { try await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
             } catch {
                 if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
+                // xenops cleaned up after the failed start (check_state); nothing of it is attached.
+                try? call.database.write { s throws(XapiError) in try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t) }
                 throw error
             }
             try setResidentHere(call, vm)

@@ -15,8 +15,7 @@ extension XenopsBridge {
             guard let vm = try? s.ref(uuid: uuid, in: t.vm) else { return }
             // Only VMs resident here are ours to update (xapi's gate); a start sets resident_on
             // before it refreshes, so nothing it does is missed.
-            let resident = (try? s.get(t.vm, vm, "resident_on").stringValue) ?? nullRef
-            guard resident == XenAPI.localHost(in: s, tables: t) else { return }
+            guard isResidentHere(uuid, in: s) else { return }
             do {
                 try apply(state, to: vm, uuid: uuid, in: &s)
             } catch {
@@ -132,7 +131,7 @@ extension XenopsBridge {
         let t = tables
         let stat = try? xenops.vbd.stat(device)
         database.write { s in
-            guard let vbd = findVBD(device, in: s) else { return }
+            guard isResidentHere(device.vm, in: s), let vbd = findVBD(device, in: s) else { return }
             let attached = (stat?.state.plugged ?? false) || (stat?.state.active ?? false)
             try? s.update(t.vbd, vbd, "currently_attached", .bool(attached))
             if stat?.state.plugged == true { try? s.update(t.vbd, vbd, "device", .string(device.device)) }
@@ -144,7 +143,7 @@ extension XenopsBridge {
         let t = tables
         let stat = try? xenops.vif.stat(device)
         database.write { s in
-            guard let vif = findVIF(device, in: s) else { return }
+            guard isResidentHere(device.vm, in: s), let vif = findVIF(device, in: s) else { return }
             let attached = (stat?.state.plugged ?? false) || (stat?.state.active ?? false)
             try? s.update(t.vif, vif, "currently_attached", .bool(attached))
             DeviceOperations.refreshVIF(vif, in: &s, tables: t)
@@ -155,12 +154,20 @@ extension XenopsBridge {
         let t = tables
         let stat = try? xenops.vgpu.stat(device)
         database.write { s in
-            guard let vm = try? s.ref(uuid: device.vm, in: t.vm) else { return }
+            guard isResidentHere(device.vm, in: s), let vm = try? s.ref(uuid: device.vm, in: t.vm) else { return }
             for vgpu in (try? s.get(t.vm, vm, "VGPUs").refList) ?? [] where s.contains(t.vgpu, vgpu) {
                 guard (try? s.get(t.vgpu, vgpu, "device").stringValue) == device.device else { continue }
                 try? s.update(t.vgpu, vgpu, "currently_attached", .bool((stat?.state.plugged ?? false) || (stat?.state.active ?? false)))
             }
         }
+    }
+
+    /// xapi's gate for every update: only VMs resident on this host are synchronised. A start
+    /// sets `resident_on` before its final refresh, so nothing is lost.
+    func isResidentHere(_ uuid: String, in s: DatabaseState) -> Bool {
+        let t = tables
+        guard let vm = try? s.ref(uuid: uuid, in: t.vm) else { return false }
+        return (try? s.get(t.vm, vm, "resident_on").stringValue) == XenAPI.localHost(in: s, tables: t)
     }
 
     /// The VBD whose `userdevice` is the device's disk number (xapi matches name or number).

@@ -37,6 +37,9 @@ public final class XenopsBridge: Sendable {
     struct BarrierState {
         var next = 1
         var waiting: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// The VM each barrier is for: its wake-up goes in that VM's lane even when the barrier
+        /// carries no signal (they were all taken by earlier batches and may still be in the lane).
+        var vms: [Int: String] = [:]
     }
 
     init(xenops: Xenops, database: Database, tables: Tables, tasks: TaskManager, mode: LoopMode, workers: Int, logger: Logger) {
@@ -94,7 +97,8 @@ public final class XenopsBridge: Sendable {
             case .parallel:
                 for barrier in batch.barriers {
                     for id in barrier.updates { lanes.push(.update(id), lane: Lanes.key(for: id)) }
-                    lanes.push(.wake(barrier.id), lane: barrier.updates.first.map(Lanes.key(for:)) ?? Lanes.barrierLane(barrier.id))
+                    let vm = barriers.withLock { $0.vms[barrier.id] }
+                    lanes.push(.wake(barrier.id), lane: vm.map { Lanes.key(for: .vm($0)) } ?? Lanes.barrierLane(barrier.id))
                 }
                 for id in batch.updates { lanes.push(.update(id), lane: Lanes.key(for: id)) }
             }
@@ -134,6 +138,7 @@ public final class XenopsBridge: Sendable {
                 let id = state.next
                 state.next += 1
                 state.waiting[id] = continuation
+                state.vms[id] = uuid
                 return id
             }
             xenops.updates.injectBarrier(vm: uuid, id: id)
@@ -148,7 +153,10 @@ public final class XenopsBridge: Sendable {
 
     private func wake(barrier id: Int) {
         xenops.updates.removeBarrier(id)
-        let continuation = barriers.withLock { $0.waiting.removeValue(forKey: id) }
+        let continuation = barriers.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.vms[id] = nil
+            return state.waiting.removeValue(forKey: id)
+        }
         if let continuation {
             continuation.resume()
         } else {

@@ -293,14 +293,21 @@ def test_connection_settings(server, api, tmp_path):
                            env=server.env(XE_PASSWORD=None, XE_PORT="1"))) == count
 
 
+def stable(diagnostics):
+    """The diagnostics document without the scheduler's countdowns, which move between reads."""
+    return {k: v for k, v in diagnostics.items() if k != "scheduler"}
+
+
 def test_diagnostics(server):
     out = server.xe("diagnostics")
     assert out.returncode == 0, out.stderr
     with urllib.request.urlopen(server.url + "diagnostics") as response:
         expected = json.loads(response.read())
-    assert json.loads(out.stdout) == expected
+    got = json.loads(out.stdout)
+    assert {"queues", "workers", "scheduler", "updates", "tasks"} <= set(got)
+    assert stable(got) == stable(expected)
     over_socket = server.xe("--unix-socket", server.socket_path, "diagnostics")
-    assert json.loads(over_socket.stdout) == expected
+    assert stable(json.loads(over_socket.stdout)) == stable(expected)
 
 
 def test_help(server):
