@@ -47,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
     var deviceStepDelayMs: Int?
 
     @Option(name: .customLong("guest-agent-period"), help: "Seconds between a guest agent's reports after its first (0: report once).")
-    var guestAgentPeriod = 60
+    var guestAgentPeriod = 60.0
 
     @Option(name: .customLong("events-loop"), help: "How xenops updates reach the database: parallel (per-VM lanes) or fifo (xapi's single loop).")
     var eventsLoop = "parallel"
@@ -117,7 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
         default: throw ValidationError("--simulation must be realistic or instant")
         }
         if let deviceStepDelayMs { xenopsConfiguration.simulation.deviceStepDelay = .milliseconds(deviceStepDelayMs) }
-        xenopsConfiguration.simulation.agentSchedule = guestAgentPeriod > 0 ? .every(.seconds(guestAgentPeriod)) : .once
+        xenopsConfiguration.simulation.agentSchedule = guestAgentPeriod > 0 ? .every(.milliseconds(Int64(guestAgentPeriod * 1000))) : .once
         let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored"))
         let xenops = Xenops(store: xenstore, configuration: xenopsConfiguration, logger: Logger(label: "xenops"))
         let api = XenAPI(database: database, configuration: configuration, logger: logger,

@@ -11,12 +11,13 @@ enum RPC {
     }
 
     enum Param {
-        case string(String), double(Double), array([String])
+        case string(String), double(Double), bool(Bool), array([String])
 
         var xml: String {
             switch self {
             case .string(let s): "<string>\(s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;"))</string>"
             case .double(let d): "<double>\(d)</double>"
+            case .bool(let b): "<boolean>\(b ? 1 : 0)</boolean>"
             case .array(let items): "<array><data>\n" + items.map { "<value><string>\($0)</string></value>\n" }.joined() + "</data></array>"
             }
         }

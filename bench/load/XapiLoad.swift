@@ -10,7 +10,7 @@ import NIOPosix
 struct XapiLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xapi-load",
-        subcommands: [Fanout.self, Latency.self, FromCost.self, Flood.self, WatchStorm.self])
+        subcommands: [Fanout.self, Latency.self, FromCost.self, Flood.self, WatchStorm.self, BootStorm.self, StartLatency.self, GuestEvents.self, SignalStorm.self])
 }
 
 struct Target: ParsableArguments {
@@ -260,6 +260,190 @@ struct WatchStorm: AsyncParsableCommand {
             return total
         }
         _ = written
+    }
+}
+
+extension Client {
+    /// Halted ordinary VMs (not templates, not the control domain).
+    func haltedVMs(_ c: Connection, _ session: String) async throws -> [String] {
+        let body = try await call(c, "VM.get_all_where", [.string(session), .string(
+            #"field "is_a_template" = "false" and field "is_control_domain" = "false" and field "power_state" = "Halted""#)])
+        return RPC.refs(in: body)
+    }
+
+    func runningVMs(_ c: Connection, _ session: String) async throws -> [String] {
+        let body = try await call(c, "VM.get_all_where", [.string(session), .string(
+            #"field "is_control_domain" = "false" and field "power_state" = "Running""#)])
+        return RPC.refs(in: body)
+    }
+
+    /// Waits for a task with `event.from` on the task alone (no polling); returns its status.
+    func waitForTask(_ c: Connection, _ session: String, _ task: String) async throws -> String {
+        var token = ""
+        while true {
+            let body = try await call(c, "event.from", [.string(session), .array(["task/\(task)"]), .string(token), .double(60)])
+            let text = String(decoding: body, as: UTF8.self)
+            if let statusRange = text.range(of: "<name>status</name><value>", options: .backwards) {
+                let status = text[statusRange.upperBound...].prefix { $0 != "<" }
+                if status != "pending" { return String(status) }
+            }
+            token = RPC.member("token", in: body) ?? token
+        }
+    }
+}
+
+/// `callers` clients start every halted VM with `Async.VM.start`, each following its task.
+struct BootStorm: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option var vms = 1000
+    @Option var callers = 16
+
+    func run() async throws {
+        let client = Client(target: target)
+        let control = try await client.connect()
+        let session = try await client.login(control)
+        let all = Array(try await client.haltedVMs(control, session).prefix(vms))
+        let queue = WorkQueue(all)
+        let start = now()
+        let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<callers {
+                group.addTask {
+                    let c = try await client.connect()
+                    var times: [Double] = []
+                    while let vm = queue.next() {
+                        let t0 = now()
+                        let body = try await client.call(c, "Async.VM.start", [.string(session), .string(vm), .bool(false), .bool(false)])
+                        guard let task = RPC.member("Value", in: body) else { throw ValidationError("no task") }
+                        let status = try await client.waitForTask(c, session, task)
+                        guard status == "success" else { throw ValidationError("start of \(vm) ended \(status)") }
+                        times.append(Double(now() - t0))
+                        _ = try await client.call(c, "task.destroy", [.string(session), .string(task)])
+                    }
+                    return times
+                }
+            }
+            var all: [Double] = []
+            for try await times in group { all += times }
+            return all
+        }
+        let total = Double(now() - start) / 1e9
+        print("boot-storm vms=\(samples.count) callers=\(callers) total_s=\(String(format: "%.2f", total)) per-vm p50_ms=\(ms(percentile(samples, 50))) p99_ms=\(ms(percentile(samples, 99))) starts_per_s=\(String(format: "%.1f", Double(samples.count) / total))")
+    }
+}
+
+/// A thread-safe cursor over work items.
+final class WorkQueue: @unchecked Sendable {
+    private var items: [String]
+    private var index = 0
+    private let lock = NSLock()
+
+    init(_ items: [String]) { self.items = items }
+
+    func next() -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard index < items.count else { return nil }
+        defer { index += 1 }
+        return items[index]
+    }
+}
+
+/// The time of a synchronous `VM.start` (which ends with a barrier), `repeat` times on one VM.
+struct StartLatency: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option var repeats = 5
+    @Option var label = ""
+
+    func run() async throws {
+        let client = Client(target: target)
+        let c = try await client.connect()
+        let session = try await client.login(c)
+        guard let vm = try await client.haltedVMs(c, session).last else { throw ValidationError("no halted VM") }
+        var samples: [Double] = []
+        for _ in 0..<repeats {
+            let t0 = now()
+            _ = try await client.call(c, "VM.start", [.string(session), .string(vm), .bool(false), .bool(false)])
+            samples.append(Double(now() - t0))
+            _ = try await client.call(c, "VM.hard_shutdown", [.string(session), .string(vm)])
+        }
+        print("start-latency\(label.isEmpty ? "" : " [\(label)]") repeats=\(repeats) p50_ms=\(ms(percentile(samples, 50))) max_ms=\(ms(samples.max() ?? .nan))")
+    }
+}
+
+/// A guest agent's write (`data/updated` through the xenstore socket) → the `VM_guest_metrics`
+/// mod reaching an `event.from` client, with `parked` other clients long-polling on VMs.
+struct GuestEvents: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option var xenstoreSocket: String
+    @Option var writes = 1000
+    @Option var parked = 200
+
+    func run() async throws {
+        let client = Client(target: target)
+        let control = try await client.connect()
+        let session = try await client.login(control)
+        let running = try await client.runningVMs(control, session)
+        guard !running.isEmpty else { throw ValidationError("no running VM") }
+        var targets: [(domid: String, metrics: String)] = []
+        for vm in running.prefix(64) {
+            let domid = RPC.member("Value", in: try await client.call(control, "VM.get_domid", [.string(session), .string(vm)])) ?? ""
+            let metrics = RPC.member("Value", in: try await client.call(control, "VM.get_guest_metrics", [.string(session), .string(vm)])) ?? ""
+            if metrics != "OpaqueRef:NULL" { targets.append((domid, metrics)) }
+        }
+        guard !targets.isEmpty else { throw ValidationError("no VM has guest metrics yet") }
+        // Background: long-polls on the VM class, which these writes must not wake.
+        let vmToken = try await client.token(control, session, ["vm"])
+        var background: [Connection] = []
+        for _ in 0..<parked {
+            let c = try await client.connect()
+            _ = c.post("/", RPC.call("event.from", [.string(session), .array(["vm"]), .string(vmToken), .double(3600)]))
+            background.append(c)
+        }
+        let writer = try XenstoreWriter(path: xenstoreSocket)
+        let watcher = try await client.connect()
+        var samples: [Double] = []
+        for i in 0..<writes {
+            let target = targets[i % targets.count]
+            let token = try await client.token(watcher, session, ["vm_guest_metrics/\(target.metrics)"])
+            let pending = watcher.post("/", RPC.call("event.from", [.string(session), .array(["vm_guest_metrics/\(target.metrics)"]),
+                                                                   .string(token), .double(10)]))
+            try await Task.sleep(for: .milliseconds(2))
+            let t0 = now()
+            try writer.write("/local/domain/\(target.domid)/data/updated", String(1_800_000_000 + i))
+            let response = try await pending.get()
+            guard String(decoding: response.body, as: UTF8.self).contains("<name>operation</name><value>mod</value>") else {
+                throw ValidationError("no mod event for write \(i)")
+            }
+            samples.append(Double(response.completedAt - t0))
+        }
+        print("guest-events running=\(running.count) parked=\(parked) writes=\(writes) p50_ms=\(ms(percentile(samples, 50))) p99_ms=\(ms(percentile(samples, 99)))")
+        for c in background { await c.close() }
+    }
+}
+
+/// A storm of guest-agent writes: `data/updated` of every running VM in turn, `writes` in all,
+/// through the server's xenstore socket — each one a watch firing, a check_state and a signal.
+struct SignalStorm: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option var xenstoreSocket: String
+    @Option var writes = 100_000
+
+    func run() async throws {
+        let client = Client(target: target)
+        let c = try await client.connect()
+        let session = try await client.login(c)
+        var domids: [String] = []
+        for vm in try await client.runningVMs(c, session) {
+            domids.append(RPC.member("Value", in: try await client.call(c, "VM.get_domid", [.string(session), .string(vm)])) ?? "")
+        }
+        guard !domids.isEmpty else { throw ValidationError("no running VM") }
+        let writer = try XenstoreWriter(path: xenstoreSocket)
+        let t0 = now()
+        for i in 0..<writes {
+            try writer.write("/local/domain/\(domids[i % domids.count])/data/updated", String(i))
+        }
+        let seconds = Double(now() - t0) / 1e9
+        print("signal-storm vms=\(domids.count) writes=\(writes) seconds=\(String(format: "%.2f", seconds)) writes_per_s=\(Int(Double(writes) / seconds))")
     }
 }
 

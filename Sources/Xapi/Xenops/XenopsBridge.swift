@@ -98,7 +98,10 @@ public final class XenopsBridge: Sendable {
                 for barrier in batch.barriers {
                     for id in barrier.updates { lanes.push(.update(id), lane: Lanes.key(for: id)) }
                     let vm = barriers.withLock { $0.vms[barrier.id] }
-                    lanes.push(.wake(barrier.id), lane: vm.map { Lanes.key(for: .vm($0)) } ?? Lanes.barrierLane(barrier.id))
+                    // Barriers first, as in xapi's loop: the lane jumps the round-robin queue, so
+                    // a waiting API call is behind its own VM's signals only.
+                    lanes.push(.wake(barrier.id), lane: vm.map { Lanes.key(for: .vm($0)) } ?? Lanes.barrierLane(barrier.id),
+                               urgent: true)
                 }
                 for id in batch.updates { lanes.push(.update(id), lane: Lanes.key(for: id)) }
             }
@@ -250,6 +253,8 @@ final class Lanes: Sendable {
         var waitingUpdates: [String: Set<Dynamic>] = [:]
         var ready: Deque<String> = []
         var busy: Set<String> = []
+        /// Lanes holding a barrier wake-up: served ahead of the others until it is done.
+        var urgent: Set<String> = []
         var idle: [CheckedContinuation<(String, Item)?, Never>] = []
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
@@ -265,14 +270,23 @@ final class Lanes: Sendable {
 
     static func barrierLane(_ id: Int) -> String { "barrier:\(id)" }
 
-    func push(_ item: Item, lane: String) {
+    /// Queues `item` on `lane`; an `urgent` item moves its lane to the front of the round-robin.
+    func push(_ item: Item, lane: String, urgent: Bool = false) {
         let handoff = state.withLock { s -> (CheckedContinuation<(String, Item)?, Never>, String, Item)? in
             guard !s.closed else { return nil }
             if case .update(let id) = item {
                 guard s.waitingUpdates[lane, default: []].insert(id).inserted else { return nil }
             }
             s.queues[lane, default: []].append(item)
-            if s.queues[lane]!.count == 1, !s.busy.contains(lane) { s.ready.append(lane) }
+            if urgent {
+                s.urgent.insert(lane)
+                if !s.busy.contains(lane) {
+                    if let index = s.ready.firstIndex(of: lane) { s.ready.remove(at: index) }
+                    s.ready.prepend(lane)
+                }
+            } else if s.queues[lane]!.count == 1, !s.busy.contains(lane) {
+                s.ready.append(lane)
+            }
             guard !s.idle.isEmpty, let taken = Self.take(&s) else { return nil }
             return (s.idle.removeLast(), taken.0, taken.1)
         }
@@ -296,6 +310,9 @@ final class Lanes: Sendable {
         while let lane = s.ready.popFirst() {
             guard var queue = s.queues[lane], let item = queue.popFirst() else { continue }
             s.queues[lane] = queue.isEmpty ? nil : queue
+            if case .wake = item, !queue.contains(where: { if case .wake = $0 { true } else { false } }) {
+                s.urgent.remove(lane)
+            }
             if case .update(let id) = item { s.waitingUpdates[lane]?.remove(id) }
             if s.waitingUpdates[lane]?.isEmpty == true { s.waitingUpdates[lane] = nil }
             s.busy.insert(lane)
@@ -308,7 +325,9 @@ final class Lanes: Sendable {
     func finished(_ lane: String) {
         let handoff = state.withLock { s -> (CheckedContinuation<(String, Item)?, Never>, String, Item)? in
             s.busy.remove(lane)
-            if s.queues[lane]?.isEmpty == false { s.ready.append(lane) }
+            if s.queues[lane]?.isEmpty == false {
+                if s.urgent.contains(lane) { s.ready.prepend(lane) } else { s.ready.append(lane) }
+            }
             guard !s.idle.isEmpty, let taken = Self.take(&s) else { return nil }
             return (s.idle.removeLast(), taken.0, taken.1)
         }
