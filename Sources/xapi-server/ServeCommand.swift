@@ -58,6 +58,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("xenops-workers"), help: "Xenops worker pool size per queue set (xenopsd: 4).")
     var xenopsWorkers = 4
 
+    @Option(name: .customLong("session-idle-timeout"), help: "Seconds after which an idle session is destroyed (xapi: 86400).")
+    var sessionIdleTimeout = 86_400.0
+
+    @Option(name: .customLong("heartbeat-interval"), help: "Seconds between database passes: pool heartbeat for event.next, session and task expiry (xapi: 30).")
+    var heartbeatInterval = 30.0
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -96,6 +102,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.eventFromDelay = .milliseconds(eventFromDelayMs)
         configuration.eventFromMinimumInterval = .milliseconds(eventFromMinIntervalMs)
         configuration.eventNextQueueBytes = eventQueueBytes
+        configuration.sessionIdleTimeout = .milliseconds(Int64(sessionIdleTimeout * 1000))
+        configuration.heartbeatInterval = .milliseconds(Int64(heartbeatInterval * 1000))
 
         let database = Database()
         var services: [any Service] = []

@@ -190,3 +190,35 @@ def test_sigterm_answers_parked_calls_and_exits_promptly(state_dir):
     for thread, _ in parked:
         thread.join(5)
         assert not thread.is_alive()
+
+
+def test_pool_heartbeat_reaches_next_readers(state_dir):
+    from conftest import Server
+    server = Server(state_dir, in_memory=True, demo_vms=1, extra=["--heartbeat-interval", "0.5"]).start()
+    try:
+        s = server.session()
+        s.xenapi.event.register(["pool"])
+        start = time.time()
+        events = s.xenapi.event.next()        # nothing changes in the database: only the heartbeat
+        assert [(e["class"], e["operation"]) for e in events] == [("pool", "mod")]
+        assert events[0]["ref"] == s.xenapi.pool.get_all()[0]
+        assert time.time() - start < 5
+    finally:
+        server.stop()
+
+
+def test_session_expiry_wakes_blocked_calls(state_dir):
+    from conftest import Server
+    server = Server(state_dir, in_memory=True, demo_vms=1,
+                    extra=["--session-idle-timeout", "1", "--heartbeat-interval", "0.5"]).start()
+    try:
+        s = server.session()
+        handle = s.handle
+        s.xenapi.event.register(["VM"])
+        proxy = xmlrpc.client.ServerProxy(server.url)
+        next_thread, next_box = blocked(lambda: proxy.event.next(handle))
+        next_thread.join(15)
+        assert not next_thread.is_alive()
+        assert next_box["result"] == {"Status": "Failure", "ErrorDescription": ["SESSION_INVALID", handle]}
+    finally:
+        server.stop()

@@ -304,3 +304,33 @@ def test_powercycle_like_the_users_script(fast):
             x.VM.resume(vm, False, True)
             x.VM.clean_shutdown(vm)
             assert x.VM.get_power_state(vm) == "Halted"
+
+
+@pytest.mark.skipif(shutil.which("xenstore-ls") is None, reason="needs Debian's xenstore-utils (scripts/test installs it)")
+def test_running_vm_backends_visible_with_xenstore_ls(fast):
+    """Issue 5: the device state is visible from outside, with Xen's own tools."""
+    s = fast.session()
+    x = s.xenapi
+    vm = ordinary_vms(s)[2]
+    x.VM.start(vm, False, False)
+    domid = x.VM.get_domid(vm)
+    try:
+        def listing():
+            return xs(fast, "xenstore-ls", "-f", "/local/domain/0/backend").stdout
+        vbd_state = "/local/domain/0/backend/vbd/%s/51712/state = \"4\"" % domid
+        vif_state = "/local/domain/0/backend/vif/%s/0/state = \"4\"" % domid
+        assert wait_until(lambda: vbd_state in listing() and vif_state in listing(), 10), listing()
+    finally:
+        x.VM.hard_shutdown(vm)
+
+
+def test_diagnostics_show_the_engine(fast):
+    import json
+    import urllib.request
+    with urllib.request.urlopen(fast.url + "diagnostics") as response:
+        document = json.loads(response.read())
+    assert {"queues", "workers", "scheduler", "updates", "tasks"} <= set(document)
+    from conftest import BINARY
+    out = subprocess.run([BINARY, "diagnostics", "--port", str(fast.port)], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    assert set(json.loads(out.stdout)) == set(document)
