@@ -248,11 +248,17 @@ import Xenstore
         let uuid = "11111111-0000-0000-0000-00000000000b"
         h.xenops.vm.importMetadata(Harness.metadata(uuid))
         let before = try #require(await h.startRunning(uuid))
+        var token = h.xenops.updates.lastID
         let reboot = h.xenops.vm.reboot(uuid, timeout: 30)
+        // Stat on every signal while the reboot runs.
         var sawHalted = false
-        while (try? h.xenops.task.stat(reboot).state).map({ if case .pending = $0 { true } else { false } }) == true {
+        var running = true
+        while running {
+            let batch = await h.xenops.updates.get(from: token, timeout: .seconds(10))
+            token = batch.next
             if try h.xenops.vm.stat(uuid).state.powerState == .halted { sawHalted = true }
-            await Task.yield()
+            if let state = try? h.xenops.task.stat(reboot).state, case .pending = state {} else { running = false }
+            if batch.isEmpty { running = false }
         }
         #expect(await h.succeed(reboot))
         #expect(!sawHalted)

@@ -396,7 +396,8 @@ final class Engine: Sendable {
     private func parallelAtomic(_ description: String, _ atoms: [Atomic], nested: Bool, task: TaskHandle) async throws(XenopsError) {
         let queues = nested ? nestedQueues : parallelQueues
         let prefix = "\(nested ? "Nested_parallel" : "Parallel"):task=\(task.id).atoms=\(atoms.count).(\(description))"
-        let dbg = (try? tasks.stat(task.id).dbg) ?? prefix
+        // Atoms get the step's name as dbg (as in xenopsd), not the operation's.
+        let dbg = prefix
         var errors: [XenopsError] = []
         let chunks = stride(from: 0, to: atoms.count, by: max(1, configuration.maxParallelAtoms)).map {
             Array(atoms[$0..<min($0 + max(1, configuration.maxParallelAtoms), atoms.count)])
