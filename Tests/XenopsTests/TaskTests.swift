@@ -96,10 +96,44 @@ import Xenstore
         }
         #expect(progress == progress.sorted())
         #expect(progress.allSatisfy { $0 > 0 && $0 <= 1 })
+        // The parallel device step shows up as subtasks, one per atom, all completed.
+        let subtasks = try h.xenops.task.stat(start).subtasks
+        #expect(subtasks.count >= 2)
+        #expect(subtasks.allSatisfy { $0.name.hasPrefix("Parallel:task=\(start)") && $0.state.isCompleted })
         #expect(h.xenops.task.list().map(\.id).contains(start))
         try h.xenops.task.destroy(start)
         #expect(throws: XenopsError.doesNotExist(kind: "task", id: start)) { try h.xenops.task.stat(start) }
         #expect(!h.xenops.updates.dump().updates.contains { $0.id == .task(start) })
+    }
+
+    @Test func taskTableSemantics() async throws {
+        let updates = Updates(logger: Harness.logger())
+        let tasks = TaskTable(updates: updates, clock: SystemClock(), retention: .seconds(60), finishedLimit: 100,
+                              logger: Harness.logger())
+        let first = tasks.add(dbg: "a")
+        let second = tasks.add(dbg: "b")
+        #expect(first.id == "0" && second.id == "1")
+        // Every progress step is a Task signal.
+        let token = updates.lastID
+        first.setProgress(0.5)
+        #expect(await updates.get(from: token, timeout: .zero).updates == [.task("0")])
+        // A task past its non-cancellable point ignores cancel.
+        tasks.prohibitCancellation(second.id)
+        try tasks.cancel(second.id)
+        #expect(throws: Never.self) { try second.checkCancelling() }
+        #expect(try tasks.stat(second.id).cancellable == false)
+        // A cancellable one fails at its next cancel point.
+        try tasks.cancel(first.id)
+        #expect(throws: XenopsError.cancelled(task: "0")) { try first.checkCancelling() }
+        #expect(try tasks.stat(first.id).debugInfo["cancel_points_seen"] == "1")
+        tasks.finish(first.id, .failure(.cancelled(task: "0")))
+        #expect(try tasks.stat(first.id).state == .failed(.cancelled(task: "0")))
+        tasks.finish(second.id, .success("result"))
+        guard case .completed(_, let result) = try tasks.stat(second.id).state else { Issue.record("not completed"); return }
+        #expect(result == "result")
+        #expect(throws: XenopsError.doesNotExist(kind: "task", id: "9")) { try tasks.cancel("9") }
+        try tasks.destroy(first.id)
+        #expect(tasks.list().map(\.id) == ["1"])
     }
 
     @Test func destroyOnFinishAndExpiryKeepTheTablesBounded() async throws {
