@@ -111,6 +111,13 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // bench/xenops: Updates.get cost and signal throughput of the engine.
+        .executableTarget(
+            name: "xenops-bench",
+            dependencies: ["Xenops", "Xenstore", .product(name: "Logging", package: "swift-log")],
+            path: "bench/xenops/XenopsBench",
+            swiftSettings: upcoming
+        ),
         // Benchmark client for bench/xenstore: raw sockets only, so it measures the server.
         .executableTarget(name: "xenstore-bench", path: "bench/xenstore/client", swiftSettings: upcoming),
         .testTarget(

@@ -148,6 +148,15 @@ public final class Xenops: Service {
         pools.nested.setSize(size)
     }
 
+    /// Counters for benchmarks and monitoring.
+    public var statistics: XenopsStatistics {
+        let counters = engine.queues.counters
+        return XenopsStatistics(
+            watchEvents: watcher.eventCount, internalUpdates: internalUpdates.statistics, updates: table.statistics,
+            operationsQueued: counters.pushed, operationsCoalesced: counters.coalesced, queuedNow: engine.queues.length,
+            tasks: tasks.count, scheduledTimers: scheduler.pendingCount)
+    }
+
     /// `xenops-cli diagnostics` (reference §2.11): queues (pending items per tag), workers (what
     /// each runs), scheduler (pending timeouts), updates (the table with its barriers), tasks,
     /// and each VM's domain action request.
@@ -177,6 +186,22 @@ public final class Xenops: Service {
             "vm_actions": .array(actions),
         ])
     }
+}
+
+public struct XenopsStatistics: Sendable, Hashable {
+    /// Xenstore watch events handled by the watcher.
+    public var watchEvents: Int
+    /// The backend-internal table the watcher signals into.
+    public var internalUpdates: UpdatesStatistics
+    /// The table xapi reads.
+    public var updates: UpdatesStatistics
+    /// Operations pushed onto VM queues, and those dropped as duplicate checks.
+    public var operationsQueued: Int
+    public var operationsCoalesced: Int
+    /// Operations waiting now.
+    public var queuedNow: Int
+    public var tasks: Int
+    public var scheduledTimers: Int
 }
 
 /// Counts components that have registered their watches.

@@ -248,11 +248,17 @@ import Xenstore
         let uuid = "11111111-0000-0000-0000-00000000000b"
         h.xenops.vm.importMetadata(Harness.metadata(uuid))
         let before = try #require(await h.startRunning(uuid))
+        var token = h.xenops.updates.lastID
         let reboot = h.xenops.vm.reboot(uuid, timeout: 30)
+        // Stat on every signal while the reboot runs.
         var sawHalted = false
-        while (try? h.xenops.task.stat(reboot).state).map({ if case .pending = $0 { true } else { false } }) == true {
+        var running = true
+        while running {
+            let batch = await h.xenops.updates.get(from: token, timeout: .seconds(10))
+            token = batch.next
             if try h.xenops.vm.stat(uuid).state.powerState == .halted { sawHalted = true }
-            await Task.yield()
+            if let state = try? h.xenops.task.stat(reboot).state, case .pending = state {} else { running = false }
+            if batch.isEmpty { running = false }
         }
         #expect(await h.succeed(reboot))
         #expect(!sawHalted)
@@ -334,6 +340,52 @@ import Xenstore
         #expect(h.simulator.domainList().isEmpty)
         // Every API task was destroyed (parallel steps of the internal checks may still run).
         #expect(h.xenops.task.list().filter { $0.dbg.hasPrefix("VM.") }.isEmpty)
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct DeviceKindTests {
+    @Test func pciAndVGPUFollowTheVM() async throws {
+        let h = await Harness()
+        defer { Task { await h.stop() } }
+        let uuid = "77777777-0000-0000-0000-000000000001"
+        var metadata = Harness.metadata(uuid, kind: .hvm)
+        metadata.pcis = [PCIConfig(id: DeviceID(vm: uuid, device: "0"), address: "0000:04:00.0")]
+        metadata.vgpus = [VGPUConfig(id: DeviceID(vm: uuid, device: "0"), physicalPCIAddress: "0000:05:00.0")]
+        h.xenops.vm.importMetadata(metadata)
+        let pci = DeviceID(vm: uuid, device: "0")
+        #expect(try h.xenops.pci.stat(pci).state == PCIState(plugged: false))
+        #expect(await h.startRunning(uuid) != nil)
+        #expect(try h.xenops.pci.stat(pci).state == PCIState(plugged: true))
+        #expect(try h.xenops.vgpu.stat(pci).state == VGPUState(active: true, plugged: true))
+        #expect(throws: XenopsError.deviceIsConnected) { try h.xenops.pci.remove(pci) }
+        #expect(await h.succeed(h.xenops.pci.unplug(pci)))
+        #expect(try h.xenops.pci.stat(pci).state == PCIState(plugged: false))
+        #expect(await h.succeed(h.xenops.pci.plug(pci)))
+        #expect(try h.xenops.pci.stat(pci).state == PCIState(plugged: true))
+        #expect(await h.succeed(h.xenops.vm.shutdown(uuid)))
+        #expect(try h.xenops.pci.stat(pci).state == PCIState(plugged: false))
+        #expect(try h.xenops.vgpu.stat(pci).state == VGPUState(active: false, plugged: false))
+        try h.xenops.pci.remove(pci)
+        #expect(h.xenops.pci.list(uuid).isEmpty)
+    }
+
+    @Test func vifMACsAreGeneratedWhenEmptyOrRandom() async throws {
+        let h = await Harness()
+        defer { Task { await h.stop() } }
+        let uuid = "77777777-0000-0000-0000-000000000002"
+        h.xenops.vm.add(VMConfig(id: uuid))
+        try h.xenops.vif.add(VIFConfig(id: DeviceID(vm: uuid, device: "0")))
+        try h.xenops.vif.add(VIFConfig(id: DeviceID(vm: uuid, device: "1"), mac: "random"))
+        try h.xenops.vif.add(VIFConfig(id: DeviceID(vm: uuid, device: "2"), mac: "aa:bb:cc:dd:ee:ff"))
+        let macs = h.xenops.vif.list(uuid).map(\.config.mac)
+        #expect(macs[2] == "aa:bb:cc:dd:ee:ff")
+        for mac in macs.prefix(2) {
+            let bytes = mac.split(separator: ":").compactMap { UInt8($0, radix: 16) }
+            #expect(bytes.count == 6)
+            #expect(bytes[0] & 0x02 == 0x02 && bytes[0] & 0x01 == 0)  // locally administered, unicast
+        }
+        // Derived, so stable for the same VM and position.
+        #expect(VIFOperations.withMAC(VIFConfig(id: DeviceID(vm: uuid, device: "0"))).mac == macs[0])
     }
 }
 

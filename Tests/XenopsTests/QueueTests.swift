@@ -186,3 +186,23 @@ final class Recorder: Sendable {
         await running.value
     }
 }
+
+@Suite struct QueueAliasTests {
+    /// xenopsd's migration aliases: pushes for the alias join the tag's queue while the tag is
+    /// being served, and the alias is dropped when the tag finishes its item.
+    @Test func aliasRedirectsUntilTheTagFinishes() async {
+        let queues = WorkQueues<TestItem>(name: "test")
+        queues.push(tag: "vm", TestItem(name: "migrate"))
+        let running = await queues.pop(worker: 0)
+        #expect(running?.tag == "vm")
+        queues.alias(tag: "vm", alias: "vm-tmp")
+        queues.push(tag: "vm-tmp", TestItem(name: "on-tmp"))
+        #expect(queues.snapshot().map(\.tag) == ["vm"])
+        queues.finished(tag: "vm")
+        let next = await queues.pop(worker: 0)
+        #expect(next?.tag == "vm" && next?.item.name == "on-tmp")
+        queues.finished(tag: "vm")
+        queues.push(tag: "vm-tmp", TestItem(name: "after"))
+        #expect(queues.snapshot().map(\.tag) == ["vm-tmp"])
+    }
+}

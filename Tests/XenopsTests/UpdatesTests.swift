@@ -58,13 +58,24 @@ private func table(clock: any XenopsClock = SystemClock()) -> Updates { Updates(
     }
 
     @Test func s05_blockedGetSeesAConcurrentAddWithinATenthOfASecond() async {
-        let updates = table()
+        // Started concurrently: whichever wins, the reader gets [a] at once.
+        let raced = table()
+        let racing = Task { await raced.get(from: nil, timeout: .seconds(5)) }
+        raced.add(a)
+        #expect(await racing.value.updates == [a])
+
+        // Parked first: the add itself resumes it, with its batch.
+        let clock = ManualClock()
+        let updates = table(clock: clock)
         let reader = Task { await updates.get(from: nil, timeout: .seconds(5)) }
+        await clock.waitForSleepers(1)
         let start = ContinuousClock.now
         updates.add(a)
-        let batch = await reader.value
-        #expect(batch.updates == [a])
-        #expect(ContinuousClock.now - start < .milliseconds(100))
+        let elapsed = ContinuousClock.now - start
+        #expect(updates.statistics.waitingReaders == 0)
+        #expect(updates.statistics.wakeups == 1)
+        #expect(elapsed < .milliseconds(100))
+        #expect(await reader.value.updates == [a])
     }
 
     @Test func s06_barrierSnapshotAndCoalescedOrder() async {

@@ -74,7 +74,7 @@ extension DomainBackend {
                                        timeout: configuration.hotplugTimeout, task: task) {
             ((try? xs.exists(location.hotplugNode)) ?? false) || ((try? xs.exists(location.hotplugError)) ?? false)
         }
-        guard up else { throw .deviceTimeout("hotplug \(location.backend)") }
+        guard up else { throw .internalError("Device_timeout: hotplug script did not add \(location.backend)") }
         if let error = try? xs.read(location.hotplugError) {
             throw .internalError("hotplug script failed for \(location.backend): \(error)")
         }
@@ -104,14 +104,14 @@ extension DomainBackend {
                 let state = try? xs.read("\(location.frontend)/state")
                 return state == nil || state == "6" || !((try? xs.exists(location.hotplugNode)) ?? false)
             }
-            guard closed else { throw .deviceTimeout("frontend close \(location.frontend)") }
+            guard closed else { throw .internalError("Device_timeout: frontend did not close \(location.frontend)") }
             try? xs.rm(location.frontend)
             try? xs.rm(location.mirror)
         }
         let gone = try await waiter.wait(on: location.hotplugNode, timeout: timeout, task: task) {
             !((try? xs.exists(location.hotplugNode)) ?? false)
         }
-        guard gone else { throw .deviceTimeout("hotplug remove \(location.backend)") }
+        guard gone else { throw .internalError("Device_timeout: hotplug script did not remove \(location.backend)") }
         for path in [location.mirror, location.frontend, location.backend, location.extraXenserver] { try? xs.rm(path) }
     }
 

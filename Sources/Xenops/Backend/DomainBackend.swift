@@ -349,11 +349,11 @@ final class DomainBackend: Sendable {
         let domain = try requireDomain(vm.id)
         task.table.prohibitCancellation(task.id)
         guard try await requestShutdown(vm, .suspend, ackTimeout: configuration.suspendAckTimeout, task: task) else {
-            throw .failedToAcknowledgeShutdownRequest
+            throw .failedToAcknowledgeSuspendRequest
         }
         progress(0.3)
         guard try await waitShutdown(vm, timeout: configuration.suspendTimeout, task: task) else {
-            throw .failedToShutdown(id: vm.id, timeout: configuration.suspendTimeout.seconds)
+            throw .failedToSuspend(id: vm.id, timeout: configuration.suspendTimeout.seconds)
         }
         progress(0.6)
         let image = try hypervisor.save(domain.domid)
@@ -387,6 +387,13 @@ final class DomainBackend: Sendable {
     }
 
     // MARK: VM state
+
+    /// Running/Paused from the domain; Suspended or Halted without one.
+    func powerState(of vm: VMConfig) -> PowerState {
+        if let domain = domain(of: vm.id) { return domain.paused ? .paused : .running }
+        if let image = extra(vm.id)?.suspendImage, image.bytes != 0 { return .suspended }
+        return .halted
+    }
 
     /// `VM.stat`'s state record (reference §3.1).
     func state(of vm: VMConfig) -> VMState {

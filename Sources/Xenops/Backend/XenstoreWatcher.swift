@@ -45,10 +45,10 @@ final class XenstoreWatcher: Sendable {
         /// Per watched domain: its devices (`kind/devid` → backend path) and their watch tasks.
         var devices: [UInt32: [String: [Task<Void, Never>]]] = [:]
         var stopped = false
-        var events = 0
     }
 
     private let state = Mutex(State())
+    private let events = Synchronization.Atomic<Int>(0)
     private let xs: XenstoreConnection
     private let hypervisor: any Hypervisor
     private let metadata: MetadataStore
@@ -97,7 +97,7 @@ final class XenstoreWatcher: Sendable {
     }
 
     /// Watch events handled so far.
-    var eventCount: Int { state.withLock { $0.events } }
+    var eventCount: Int { events.load(ordering: .relaxed) }
 
     var watchedDomains: [UInt32] { state.withLock { Array($0.domainWatches.keys) }.sorted() }
 
@@ -168,7 +168,7 @@ final class XenstoreWatcher: Sendable {
 
     /// Reference §5.4: path → signal.
     func watchFired(_ path: String) {
-        state.withLock { $0.events += 1 }
+        events.add(1, ordering: .relaxed)
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         if parts.count >= 7, parts[0] == "local", parts[1] == "domain", parts[3] == "backend" {
             let (kind, frontend, devid) = (parts[4], parts[5], parts[6])

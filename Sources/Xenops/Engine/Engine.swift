@@ -128,7 +128,7 @@ final class Engine: Sendable {
         case .vmResume(let id): (vm, expected) = (id, [.suspended, .halted])
         default: return
         }
-        let power = stat(try metadata.vm(vm)).powerState
+        let power = powerState(try metadata.vm(vm))
         if !expected.contains(power) { throw .badPowerState(actual: power, expected: expected[0]) }
     }
 
@@ -136,7 +136,7 @@ final class Engine: Sendable {
         switch operation {
         case .vmStart(let id, _):
             let vm = try metadata.vm(id)
-            if backend.state(of: vm).powerState == .running {
+            if backend.powerState(of: vm) == .running {
                 logger.info("VM is already running", metadata: ["vm": "\(id)"])
                 return
             }
@@ -176,7 +176,7 @@ final class Engine: Sendable {
     }
 
     private func isLive(_ vm: VMConfig) -> Bool {
-        let power = backend.state(of: vm).powerState
+        let power = backend.powerState(of: vm)
         return power == .running || power == .paused
     }
 
@@ -324,7 +324,7 @@ final class Engine: Sendable {
             signalVM(id)
         case .vmUnpause(let id):
             let vm = try metadata.vm(id)
-            if backend.state(of: vm).powerState == .paused {
+            if backend.powerState(of: vm) == .paused {
                 try backend.unpause(vm)
                 signalVM(id)
             } else {
@@ -358,7 +358,7 @@ final class Engine: Sendable {
     }
 
     private func requireLive(_ vm: VMConfig) throws(XenopsError) {
-        let power = backend.state(of: vm).powerState
+        let power = backend.powerState(of: vm)
         if power != .running && power != .paused { throw .badPowerState(actual: power, expected: .running) }
     }
 
@@ -379,7 +379,7 @@ final class Engine: Sendable {
 
     private func remove(_ id: String) throws(XenopsError) {
         let vm = try metadata.vm(id)
-        let power = backend.state(of: vm).powerState
+        let power = backend.powerState(of: vm)
         if power == .running || power == .paused { throw .badPowerState(actual: power, expected: .halted) }
         for vbd in metadata.vbds(id) { updates.remove(.vbd(vbd.id)) }
         for vif in metadata.vifs(id) { updates.remove(.vif(vif.id)) }
@@ -396,32 +396,39 @@ final class Engine: Sendable {
     private func parallelAtomic(_ description: String, _ atoms: [Atomic], nested: Bool, task: TaskHandle) async throws(XenopsError) {
         let queues = nested ? nestedQueues : parallelQueues
         let prefix = "\(nested ? "Nested_parallel" : "Parallel"):task=\(task.id).atoms=\(atoms.count).(\(description))"
-        let dbg = (try? tasks.stat(task.id).dbg) ?? prefix
+        // Atoms get the step's name as dbg (as in xenopsd), not the operation's.
+        let dbg = prefix
         var errors: [XenopsError] = []
         let chunks = stride(from: 0, to: atoms.count, by: max(1, configuration.maxParallelAtoms)).map {
             Array(atoms[$0..<min($0 + max(1, configuration.maxParallelAtoms), atoms.count)])
         }
         for (chunkIndex, chunk) in chunks.enumerated() {
             let started = clock.now
-            let subtasks = chunk.enumerated().map { index, atom -> (TaskHandle, Atomic) in
+            let subtasks = chunk.enumerated().map { index, atom -> (TaskHandle, Atomic, String) in
                 let sub = tasks.add(dbg: dbg)
-                queues.push(tag: "\(prefix).chunk=\(chunkIndex).atom=\(index)", AtomItem(atomic: atom, task: sub, parent: task))
-                return (sub, atom)
+                let name = "\(prefix).chunk=\(chunkIndex).atom=\(index)"
+                // The operation's task lists each atom as a subtask.
+                tasks.beginSubtask(task.id, name)
+                queues.push(tag: name, AtomItem(atomic: atom, task: sub, parent: task))
+                return (sub, atom, name)
             }
             let table = tasks
-            let token = tasks.onCancel(task.id) { for (sub, _) in subtasks { try? table.cancel(sub.id) } }
-            for (sub, atom) in subtasks {
+            let token = tasks.onCancel(task.id) { for (sub, _, _) in subtasks { try? table.cancel(sub.id) } }
+            for (sub, atom, name) in subtasks {
                 let remaining = max(.zero, expiresAfter(atom) - (clock.now - started))
+                let outcome: Result<Void, XenopsError>
                 switch await tasks.waitFinished(sub.id, timeout: remaining, scheduler: scheduler) {
                 case .finished(let record):
                     try? tasks.destroy(sub.id)
-                    if case .failed(let error) = record.state { errors.append(error) }
+                    if case .failed(let error) = record.state { outcome = .failure(error) } else { outcome = .success(()) }
                 case .destroyed:
-                    errors.append(.internalError("task \(sub.id) was destroyed"))
+                    outcome = .failure(.internalError("task \(sub.id) was destroyed"))
                 case .timedOut:
                     try? tasks.cancel(sub.id)
-                    errors.append(.internalError("Timed out while waiting on task \(sub.id) (\(dbg))"))
+                    outcome = .failure(.internalError("Timed out while waiting on task \(sub.id) (\(dbg))"))
                 }
+                tasks.endSubtask(task.id, name, outcome, duration: clock.now - started)
+                if case .failure(let error) = outcome { errors.append(error) }
             }
             tasks.removeCancelCallback(task.id, token)
         }
@@ -498,6 +505,12 @@ final class Engine: Sendable {
         var state = backend.state(of: vm)
         if rebooting.withLock({ $0[vm.id] != nil }) { state.powerState = .running }
         return state
+    }
+
+    /// The power state alone (what preconditions need), masked like `stat` during a reboot.
+    func powerState(_ vm: VMConfig) -> PowerState {
+        if rebooting.withLock({ $0[vm.id] != nil }) { return .running }
+        return backend.powerState(of: vm)
     }
 
     private func setRebooting(_ vm: String, _ on: Bool) {

@@ -132,13 +132,4 @@ final class MetadataStore: Sendable {
     func removeVIF(_ id: DeviceID) { state.withLock { _ = $0[id.vm]?.vifs.removeValue(forKey: id.device) } }
     func removePCI(_ id: DeviceID) { state.withLock { _ = $0[id.vm]?.pcis.removeValue(forKey: id.device) } }
     func removeVGPU(_ id: DeviceID) { state.withLock { _ = $0[id.vm]?.vgpus.removeValue(forKey: id.device) } }
-
-    /// Updates a VBD in place (media changes).
-    func updateVBD(_ id: DeviceID, _ body: (inout VBDConfig) -> Void) {
-        state.withLock { records in
-            guard var vbd = records[id.vm]?.vbds[id.device] else { return }
-            body(&vbd)
-            records[id.vm]!.vbds[id.device] = vbd
-        }
-    }
 }

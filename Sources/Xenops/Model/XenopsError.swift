@@ -12,11 +12,11 @@ public enum XenopsError: Error, Sendable, Hashable, CustomStringConvertible {
     case mediaPresent
     case mediaNotPresent
     case failedToAcknowledgeShutdownRequest
+    case failedToAcknowledgeSuspendRequest
     case failedToShutdown(id: String, timeout: Double)
+    case failedToSuspend(id: String, timeout: Double)
     /// The task was cancelled at one of its cancel points.
     case cancelled(task: String)
-    /// A device's hotplug script or backend did not answer in time.
-    case deviceTimeout(String)
     case unimplemented(String)
     case internalError(String)
 
@@ -33,9 +33,10 @@ public enum XenopsError: Error, Sendable, Hashable, CustomStringConvertible {
         case .mediaPresent: "Media_present"
         case .mediaNotPresent: "Media_not_present"
         case .failedToAcknowledgeShutdownRequest: "Failed_to_acknowledge_shutdown_request"
+        case .failedToAcknowledgeSuspendRequest: "Failed_to_acknowledge_suspend_request"
         case .failedToShutdown: "Failed_to_shutdown"
+        case .failedToSuspend: "Failed_to_suspend"
         case .cancelled: "Cancelled"
-        case .deviceTimeout: "Timeout"
         case .unimplemented: "Unimplemented"
         case .internalError: "Internal_error"
         }
@@ -46,11 +47,11 @@ public enum XenopsError: Error, Sendable, Hashable, CustomStringConvertible {
         case .doesNotExist(let kind, let id), .alreadyExists(let kind, let id): [kind, id]
         case .badPowerState(let actual, let expected): [actual.rawValue, expected.rawValue]
         case .invalidVcpus(let max): [String(max)]
-        case .failedToShutdown(let id, let timeout): [id, String(timeout)]
+        case .failedToShutdown(let id, let timeout), .failedToSuspend(let id, let timeout): [id, String(timeout)]
         case .cancelled(let task): [task]
-        case .deviceTimeout(let what), .unimplemented(let what), .internalError(let what): [what]
+        case .unimplemented(let what), .internalError(let what): [what]
         case .deviceIsConnected, .deviceNotConnected, .domainNotBuilt, .mediaNotEjectable, .mediaPresent,
-             .mediaNotPresent, .failedToAcknowledgeShutdownRequest:
+             .mediaNotPresent, .failedToAcknowledgeShutdownRequest, .failedToAcknowledgeSuspendRequest:
             []
         }
     }

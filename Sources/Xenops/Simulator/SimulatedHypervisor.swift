@@ -331,6 +331,4 @@ public final class SimulatedHypervisor: Hypervisor {
     public var agentCycles: Int { agentCycleCounter.load(ordering: .relaxed) }
 
     func noteAgentCycle() { agentCycleCounter.add(1, ordering: .relaxed) }
-
-    var guestCount: Int { state.withLock { $0.guests.count } }
 }

@@ -113,15 +113,6 @@ final class TaskTable: Sendable {
         return TaskHandle(id: id, table: self)
     }
 
-    /// Adds the `Task` id to the external table if the task still exists.
-    func signal(_ id: String) {
-        if state.withLock({ $0.entries[id] != nil }) {
-            updates.add(.task(id))
-        } else {
-            logger.trace("TASK.signal (object deleted)", metadata: ["task": "\(id)"])
-        }
-    }
-
     func setProgress(_ id: String, _ progress: Double) {
         let changed = state.withLock { state -> Bool in
             guard var entry = state.entries[id], !entry.finished else { return false }
@@ -344,7 +335,6 @@ struct TaskHandle: Sendable {
 
     func checkCancelling() throws(XenopsError) { try table.checkCancelling(id) }
     func setProgress(_ progress: Double) { table.setProgress(id, progress) }
-    func signal() { table.signal(id) }
 
     /// Runs `body` (which must end when its Swift task is cancelled) until it returns, or until
     /// `TASK.cancel` interrupts it (xenopsd's cancellable waits): nil then.

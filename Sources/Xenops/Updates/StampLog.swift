@@ -18,8 +18,6 @@ struct StampLog: Sendable {
     private var chunks: [Chunk] = []
     private(set) var count = 0
 
-    var chunkCount: Int { chunks.count }
-
     var lastStamp: Int? { chunks.last?.stamps.last }
 
     /// Appends an entry whose stamp is larger than every stamp present.

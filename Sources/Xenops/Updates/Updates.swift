@@ -28,6 +28,7 @@ public final class Updates: Sendable {
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiter: UInt64 = 0
         var wakeups = 0
+        var adds = 0
     }
 
     private let state = Mutex(State())
@@ -54,6 +55,7 @@ public final class Updates: Sendable {
     public func add(_ id: Dynamic) {
         let woken = state.withLock { state -> [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Scheduler.TimerID?)] in
             let stamp = state.recorder.add(id)
+            state.adds += 1
             return Self.wake(&state, newStamp: stamp)
         }
         resume(woken)
@@ -205,15 +207,22 @@ public final class Updates: Sendable {
             for waiter in state.waiters.values { if case .waiting = waiter { suspended += 1 } }
             return UpdatesStatistics(
                 entries: state.recorder.count, barriers: state.recorder.barriers.count,
-                waitingReaders: suspended, wakeups: state.wakeups, approximateBytes: state.recorder.approximateBytes)
+                waitingReaders: suspended, wakeups: state.wakeups, adds: state.adds,
+                approximateBytes: state.recorder.approximateBytes)
         }
     }
 }
 
 public struct UpdatesStatistics: Sendable, Hashable {
+    /// Ids in the table now.
     public var entries: Int
     public var barriers: Int
+    /// Readers suspended in `get`.
     public var waitingReaders: Int
+    /// Readers resumed by a change, in total.
     public var wakeups: Int
+    /// `add` calls in total (signals, before coalescing).
+    public var adds: Int
+    /// Rough bytes held by the table.
     public var approximateBytes: Int
 }

@@ -14,7 +14,7 @@ final class ManualClock: XenopsClock {
         var wall: Double = 1_700_000_000
         var sleepers: [UInt64: Sleeper] = [:]
         var next: UInt64 = 0
-        var sleeperWatchers: [(count: Int, within: Duration?, continuation: CheckedContinuation<Void, Never>)] = []
+        var sleeperWatchers: [(id: UInt64, count: Int, within: Duration?, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state = Mutex(State())
@@ -82,15 +82,28 @@ final class ManualClock: XenopsClock {
         for continuation in due { continuation.resume() }
     }
 
-    /// Suspends until at least `count` tasks sleep (with a deadline within `within` from now, if given).
+    /// Suspends until at least `count` tasks sleep (with a deadline within `within` from now, if
+    /// given), or until the calling task is cancelled (a test's time limit).
     func waitForSleepers(_ count: Int = 1, dueWithin within: Duration? = nil) async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if Self.sleeping(state, within: within) >= count { return true }
-                state.sleeperWatchers.append((count, within, continuation))
-                return false
+        let id = state.withLock { state -> UInt64 in
+            state.next += 1
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Bool in
+                    if Task.isCancelled || Self.sleeping(state, within: within) >= count { return true }
+                    state.sleeperWatchers.append((id, count, within, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.sleeperWatchers.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.sleeperWatchers.remove(at: index).continuation
+            }
+            continuation?.resume()
         }
     }
 
@@ -105,7 +118,7 @@ final class ManualClock: XenopsClock {
 
     private static func satisfiedWatchers(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
         var ready: [CheckedContinuation<Void, Never>] = []
-        var waiting: [(count: Int, within: Duration?, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiting: [(id: UInt64, count: Int, within: Duration?, continuation: CheckedContinuation<Void, Never>)] = []
         for watcher in state.sleeperWatchers {
             if sleeping(state, within: watcher.within) >= watcher.count {
                 ready.append(watcher.continuation)
