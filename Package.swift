@@ -127,7 +127,7 @@ let package = Package(
         ),
         .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Xenstore"], swiftSettings: upcoming),
         .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),
-        .testTarget(name: "XapiTests", dependencies: ["Xapi"], swiftSettings: upcoming),
+        .testTarget(name: "XapiTests", dependencies: ["Xapi", "Xenops", "Xenstore"], swiftSettings: upcoming),
         .testTarget(
             name: "RPCServerTests",
             dependencies: [

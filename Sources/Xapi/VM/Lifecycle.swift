@@ -75,7 +75,7 @@ enum Lifecycle {
                 return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, "uuid").stringValue ?? "")
             }
             await bridge.waitUntilRunning()
-            _ = bridge.xenops.vm.importMetadata(metadata)
+            bridge.push(metadata)
             let startTask = bridge.xenops.vm.start(uuid, force: force)
             let unpauseTask = paused ? nil : bridge.xenops.vm.unpause(uuid)
             do {
@@ -186,7 +186,7 @@ enum Lifecycle {
                 (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, "uuid").stringValue ?? "")
             }
             await bridge.waitUntilRunning()
-            _ = bridge.xenops.vm.importMetadata(metadata)
+            bridge.push(metadata)
             let resumeTask = bridge.xenops.vm.resume(uuid)
             let unpauseTask = paused ? nil : bridge.xenops.vm.unpause(uuid)
             do {

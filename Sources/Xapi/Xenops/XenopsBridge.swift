@@ -33,6 +33,8 @@ public final class XenopsBridge: Sendable {
     /// xenops task id → xapi task ref, for progress mirroring (`update_task`).
     private let registeredTasks = Mutex<[String: String]>([:])
     private let readiness = Mutex<(running: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// What was last pushed to Xenops per VM uuid, so unchanged metadata is not pushed again.
+    private let pushed = Mutex<[String: VMMetadata]>([:])
 
     struct BarrierState {
         var next = 1
@@ -68,6 +70,7 @@ public final class XenopsBridge: Sendable {
                 }
             }
             group.addTask { await self.runEventsLoop() }
+            group.addTask { await self.runMetadataSync() }
             group.addTask {
                 // Cancellation must also stop workers parked on empty lanes.
                 await withTaskCancellationHandler {
@@ -129,6 +132,54 @@ public final class XenopsBridge: Sendable {
         case .pci: break
         case .task(let task): updateTask(task)
         }
+    }
+
+    // MARK: Metadata
+
+    /// Pushes a VM's configuration and devices to Xenops (xapi's `Xenopsd_metadata.push`).
+    func push(_ metadata: VMMetadata) {
+        pushed.withLock { $0[metadata.vm.id] = metadata }
+        _ = xenops.vm.importMetadata(metadata)
+    }
+
+    /// xapi's `events_from_xapi`: a change to a running VM's record (its actions after
+    /// shutdown, its devices…) is pushed to Xenops, so the next guest-initiated shutdown or
+    /// reboot follows the configuration the database shows.
+    private func runMetadataSync() async {
+        let t = tables
+        let subscription = Subscription(["vm", "vbd", "vif"], model: database.model)
+        var token = EventToken(generation: database.generation, messageGeneration: 0)
+        while !Task.isCancelled {
+            let (changed, generation) = database.read { s -> ([String], Int64) in
+                let batch = s.collectEvents(since: token, subscription: subscription)
+                var vms = Set<String>()
+                for event in batch.events {
+                    guard let record = event.structureValue, let snapshot = record["snapshot"]?.structureValue else { continue }
+                    switch record["class"]?.stringValue {
+                    case "vm": vms.insert(record["ref"]?.stringValue ?? "")
+                    default: if let vm = snapshot["VM"]?.stringValue { vms.insert(vm) }
+                    }
+                }
+                token = batch.token
+                return (Array(vms), s.generation)
+            }
+            for vm in changed { syncMetadata(vm) }
+            _ = await database.waitForChange(session: "", subscription: subscription, after: max(generation, token.generation),
+                                             deadline: nil)
+        }
+    }
+
+    private func syncMetadata(_ vm: String) {
+        let t = tables
+        let metadata = database.read { s -> VMMetadata? in
+            guard s.contains(t.vm, vm), isResidentHere((try? s.get(t.vm, vm, "uuid").stringValue) ?? "", in: s) else { return nil }
+            let power = (try? s.get(t.vm, vm, "power_state").stringValue) ?? ""
+            guard power == "Running" || power == "Paused" else { return nil }
+            return try? XenopsMetadata.build(vm: vm, in: s, tables: t)
+        }
+        guard let metadata, pushed.withLock({ $0[metadata.vm.id] }) != metadata else { return }
+        logger.debug("pushing changed metadata", metadata: ["vm": "\(metadata.vm.id)"])
+        push(metadata)
     }
 
     // MARK: Barriers

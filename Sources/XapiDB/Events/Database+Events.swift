@@ -5,13 +5,14 @@ import Synchronization
 /// timer, or by task cancellation (graceful shutdown).
 extension Database {
     /// Parks until something `subscription` covers changes after `generation`, the session is
-    /// deleted, `deadline` passes, or the task is cancelled.
+    /// deleted, `deadline` passes, or the task is cancelled. An empty `session` is the server's
+    /// own watcher (no session to lose).
     public func waitForChange(session: String, subscription: Subscription, after generation: Int64,
                               deadline: ContinuousClock.Instant?) async -> WakeReason {
         let id = makeWaiterID()
         return await park(id: id, deadline: deadline) { s, continuation in
             if s.hasChanges(after: generation, matching: subscription) { return .changed }
-            if !s.contains(s.events.sessionTable, session) { return .sessionInvalid }
+            if !session.isEmpty, !s.contains(s.events.sessionTable, session) { return .sessionInvalid }
             s.events.parkFrom(id: id, continuation: continuation, session: session, subscription: subscription)
             return nil
         }
