@@ -334,3 +334,19 @@ def test_diagnostics_show_the_engine(fast):
     out = subprocess.run([BINARY, "diagnostics", "--port", str(fast.port)], capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stderr
     assert set(json.loads(out.stdout)) == set(document)
+
+
+def test_api_shutdown_is_final_even_with_restart_actions(fast):
+    """actions_after_shutdown=restart applies to guests shutting down, not to VM.*_shutdown."""
+    s = fast.session()
+    x = s.xenapi
+    vm = ordinary_vms(s)[1]
+    x.VM.set_actions_after_shutdown(vm, "restart")
+    try:
+        for shutdown in (x.VM.clean_shutdown, x.VM.hard_shutdown, x.VM.shutdown):
+            x.VM.start(vm, False, False)
+            shutdown(vm)
+            time.sleep(0.3)
+            assert x.VM.get_power_state(vm) == "Halted"
+    finally:
+        x.VM.set_actions_after_shutdown(vm, "destroy")

@@ -122,6 +122,8 @@ enum Lifecycle {
                 try? await bridge.xenops.vm.remove(uuid)
                 return
             }
+            // Push the metadata as it stands during the shutdown (see XenopsMetadata.build).
+            bridge.push(try call.database.read { s throws(XapiError) in try XenopsMetadata.build(vm: vm, in: s, tables: t) })
             let cleanFirst = clean ?? (power == "Running")
             if cleanFirst {
                 let timeout = clean == nil && delay > 0 ? Double(delay) : cleanTimeout

@@ -15,6 +15,10 @@ enum XenopsMetadata {
         case "hvm": .hvm
         default: (try field(t.vm, vm, "HVM_boot_policy").stringValue ?? "").isEmpty ? .pv : .hvm
         }
+        // While the API shuts the VM down, xenopsd must not apply `actions_after_shutdown`
+        // (a `restart` would bring it straight back when the vanished domain is checked).
+        let current = try field(t.vm, vm, "current_operations").structureValue ?? Structure()
+        let apiShutdown = current.members.contains { ["clean_shutdown", "hard_shutdown", "shutdown"].contains($0.value.stringValue ?? "") }
         let config = VMConfig(
             id: uuid,
             name: try field(t.vm, vm, "name_label").stringValue ?? "",
@@ -24,7 +28,7 @@ enum XenopsMetadata {
             memoryDynamicMin: try field(t.vm, vm, "memory_dynamic_min").intValue,
             vcpuMax: Int(try field(t.vm, vm, "VCPUs_max").intValue ?? 1),
             vcpus: Int(try field(t.vm, vm, "VCPUs_at_startup").intValue ?? 1),
-            onShutdown: actions(try field(t.vm, vm, "actions_after_shutdown").stringValue),
+            onShutdown: apiShutdown ? [.shutdown] : actions(try field(t.vm, vm, "actions_after_shutdown").stringValue),
             onReboot: actions(try field(t.vm, vm, "actions_after_reboot").stringValue),
             onCrash: actions(try field(t.vm, vm, "actions_after_crash").stringValue),
             platformData: platform,
