@@ -242,6 +242,7 @@ final class ConsumerCounters: Sendable {
 @main
 enum XenopsBench {
     static func main() async throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // rows appear as they are measured, also into a file
         switch CommandLine.arguments.dropFirst().first ?? "updates" {
         case "updates": await benchUpdates()
         case "signals": try await benchSignals()
