@@ -343,6 +343,24 @@ import Xenstore
     }
 }
 
+@Suite(.timeLimit(.minutes(1))) struct ServiceTests {
+    /// Cancelling `run()` stops workers, watches and guests, and returns.
+    @Test func runStopsCleanlyOnCancellation() async throws {
+        let h = await Harness()
+        let uuid = "88888888-0000-0000-0000-000000000001"
+        h.xenops.vm.importMetadata(Harness.metadata(uuid))
+        let domid = try #require(await h.startRunning(uuid))
+        #expect(h.xenops.watcher.watchedDomains == [domid])
+        // Something queued behind a long step, and a reader parked on Updates.
+        _ = h.xenops.engine.queue(.atomic(.vmDelay(uuid, seconds: 600)), dbg: "long")
+        let reader = Task { await h.xenops.updates.get(from: h.xenops.updates.lastID + 10, timeout: nil) }
+        await h.stop()
+        #expect(h.xenops.watcher.watchedDomains.isEmpty)
+        reader.cancel()
+        #expect(await reader.value.isEmpty)
+    }
+}
+
 @Suite(.timeLimit(.minutes(1))) struct DeviceKindTests {
     @Test func pciAndVGPUFollowTheVM() async throws {
         let h = await Harness()

@@ -48,13 +48,15 @@ private func table(clock: any XenopsClock = SystemClock()) -> Updates { Updates(
         #expect(updates.statistics.waitingReaders == 0)
     }
 
-    @Test func s04_getTimesOutOnTheRealClockBetweenOneAndTwoSeconds() async {
+    /// The same on the real clock. The exact bound (after 1 s, before 2 s) is the manual-clock
+    /// test above; here the upper bound allows for a loaded machine running every suite at once.
+    @Test func s04_getTimesOutOnTheRealClock() async {
         let updates = table()
         let start = ContinuousClock.now
         let batch = await updates.get(from: nil, timeout: .seconds(1))
         let elapsed = ContinuousClock.now - start
         #expect(batch.isEmpty)
-        #expect(elapsed >= .seconds(1) && elapsed < .seconds(2))
+        #expect(elapsed >= .seconds(1) && elapsed < .seconds(10))
     }
 
     @Test func s05_blockedGetSeesAConcurrentAddWithinATenthOfASecond() async {

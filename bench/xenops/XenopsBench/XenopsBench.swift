@@ -26,6 +26,17 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return value
 }
 
+/// One line straight to standard output, so rows appear as they are measured even into a file.
+func emit(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        if written <= 0 { return }
+        offset += written
+    }
+}
+
 func seconds(_ duration: Duration) -> Double {
     let (s, attoseconds) = duration.components
     return Double(s) + Double(attoseconds) / 1e18
@@ -112,15 +123,15 @@ func benchUpdates() async {
     for _ in 0..<baselineRounds { sink &+= scanAndSort(map, after: token).count }
     let baseline = seconds(clock.now - start) / Double(baselineRounds) * 1e9
 
-    print("## Updates.get: \(entries) entries, \(changes) changed since the token")
-    print("")
-    print("| table | entries | returned | ns per get |")
-    print("| --- | ---: | ---: | ---: |")
-    print("| small (only the changes) | \(changes) | \(tiny.returned) | \(fixed(tiny.perCall, 0)) |")
-    print("| large | \(entries) | \(big.returned) | \(fixed(big.perCall, 0)) |")
-    print("| large, xenopsd's scan-and-sort (baseline) | \(entries) | \(sink / baselineRounds) | \(fixed(baseline, 0)) |")
-    print("")
-    print("large / small = \(fixed(big.perCall / tiny.perCall, 2)) (target ≤ 2); "
+    emit("## Updates.get: \(entries) entries, \(changes) changed since the token")
+    emit("")
+    emit("| table | entries | returned | ns per get |")
+    emit("| --- | ---: | ---: | ---: |")
+    emit("| small (only the changes) | \(changes) | \(tiny.returned) | \(fixed(tiny.perCall, 0)) |")
+    emit("| large | \(entries) | \(big.returned) | \(fixed(big.perCall, 0)) |")
+    emit("| large, xenopsd's scan-and-sort (baseline) | \(entries) | \(sink / baselineRounds) | \(fixed(baseline, 0)) |")
+    emit("")
+    emit("large / small = \(fixed(big.perCall / tiny.perCall, 2)) (target ≤ 2); "
         + "scan-and-sort / ours = \(fixed(baseline / big.perCall, 0))×")
 }
 
@@ -162,9 +173,9 @@ func benchSignals() async throws {
     }
     let bootTime = seconds(clock.now - bootStart)
     let runningCount = xenops.vm.list().filter { $0.state.powerState == .running }.count
-    print("## Signal throughput: \(vms) running simulated VMs, guest agents writing continuously")
-    print("")
-    print("boot: \(runningCount) running (\(failures) failed tasks) in \(fixed(bootTime, 1)) s")
+    emit("## Signal throughput: \(vms) running simulated VMs, guest agents writing continuously")
+    emit("")
+    emit("boot: \(runningCount) running (\(failures) failed tasks) in \(fixed(bootTime, 1)) s")
 
     // A reader like xapi's events loop: takes each batch, counts ids, moves its token on.
     let consumed = ConsumerCounters()
@@ -182,10 +193,10 @@ func benchSignals() async throws {
     let startCycles = simulator.agentCycles
     let startConsumed = consumed.ids
     let runStart = clock.now
-    print("")
-    print("| t (s) | agent writes/s | watch events/s | internal signals/s | VM checks run/s | Updates signals/s | "
+    emit("")
+    emit("| t (s) | agent writes/s | watch events/s | internal signals/s | VM checks run/s | Updates signals/s | "
         + "ids read/s | Updates entries | Updates bytes | RSS MiB |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    emit("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     var previous = (stats: startStats, cycles: startCycles, consumed: consumed.ids, at: runStart)
     var samples: [(entries: Int, bytes: Int, rss: Double)] = []
     while clock.now - runStart < .seconds(duration) {
@@ -199,7 +210,7 @@ func benchSignals() async throws {
         let checks = (stats.operationsQueued - stats.operationsCoalesced) - (previous.stats.operationsQueued - previous.stats.operationsCoalesced)
         let rss = residentMiB()
         samples.append((stats.updates.entries, stats.updates.approximateBytes, rss))
-        print("| \(fixed(seconds(now - runStart), 0)) | \(rate(cycles, previous.cycles)) | "
+        emit("| \(fixed(seconds(now - runStart), 0)) | \(rate(cycles, previous.cycles)) | "
             + "\(rate(stats.watchEvents, previous.stats.watchEvents)) | "
             + "\(rate(stats.internalUpdates.adds, previous.stats.internalUpdates.adds)) | "
             + "\(fixed(Double(checks) / span, 0)) | \(rate(stats.updates.adds, previous.stats.updates.adds)) | "
@@ -208,14 +219,14 @@ func benchSignals() async throws {
     }
     let total = seconds(clock.now - runStart)
     let end = xenops.statistics
-    print("")
-    print("over \(fixed(total, 0)) s: agent writes \(fixed(Double(simulator.agentCycles - startCycles) / total, 0))/s, "
+    emit("")
+    emit("over \(fixed(total, 0)) s: agent writes \(fixed(Double(simulator.agentCycles - startCycles) / total, 0))/s, "
         + "watch events \(fixed(Double(end.watchEvents - startStats.watchEvents) / total, 0))/s, "
         + "Updates signals \(fixed(Double(end.updates.adds - startStats.updates.adds) / total, 0))/s, "
         + "ids read by the reader \(fixed(Double(consumed.ids - startConsumed) / total, 0))/s in "
         + "\(consumed.batches) batches")
     if let first = samples.first, let last = samples.last {
-        print("Updates table: \(first.entries) → \(last.entries) entries, \(first.bytes) → \(last.bytes) bytes; "
+        emit("Updates table: \(first.entries) → \(last.entries) entries, \(first.bytes) → \(last.bytes) bytes; "
             + "RSS \(fixed(first.rss, 0)) → \(fixed(last.rss, 0)) MiB")
     }
     reader.cancel()
@@ -246,7 +257,7 @@ enum XenopsBench {
         case "updates": await benchUpdates()
         case "signals": try await benchSignals()
         default:
-            print("usage: xenops-bench updates|signals [options]")
+            emit("usage: xenops-bench updates|signals [options]")
             exit(2)
         }
     }
