@@ -2,12 +2,9 @@
 as separate processes against it (the same way tests/e2e runs the binary)."""
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
+import sys
 
 import pytest
 import XenAPI
@@ -15,11 +12,12 @@ import XenAPI
 CLIENT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(CLIENT_DIR))
 EXAMPLES = os.path.join(CLIENT_DIR, "examples")
-BINARY = os.environ.get("XAPI_SERVER_BIN", os.path.join(ROOT, ".build", "debug", "xapi-server"))
 PASSWORD = "clients-secret"
 DEMO_VMS = 4
 
 sys.path.insert(0, CLIENT_DIR)
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+from xapiserver import XapiServer, make_dir  # noqa: E402
 
 
 def pytest_configure(config):
@@ -27,67 +25,20 @@ def pytest_configure(config):
         "markers", "lifecycle: needs VM lifecycle operations (skipped while VM.start answers NOT_IMPLEMENTED)")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_dir():
-    """A fresh directory whose path has no '_' (XenAPI.UDSTransport maps '_' to '/')."""
-    while True:
-        d = tempfile.mkdtemp(prefix="xapi-clients-")
-        if "_" not in d:
-            return d
-        os.rmdir(d)
-
-
-class Server:
-    """One xapi-server process on a free port with its own directory, in memory."""
+class Server(XapiServer):
+    """One in-memory xapi-server with its own directory, plus ways to run clients against it."""
 
     def __init__(self, demo_vms=DEMO_VMS):
-        if not os.access(BINARY, os.X_OK):
-            raise RuntimeError("xapi-server binary not found at %s: run `swift build` or set XAPI_SERVER_BIN" % BINARY)
-        self.dir = make_dir()
-        self.port = free_port()
-        self.socket_path = os.path.join(self.dir, "xapi.sock")
-        self.url = "http://127.0.0.1:%d/" % self.port
-        self.args = [BINARY, "--host", "127.0.0.1", "--port", str(self.port), "--password", PASSWORD,
-                     "--unix-socket", self.socket_path, "--xenstore-socket", os.path.join(self.dir, "xenstored.sock"),
-                     "--demo-vms", str(demo_vms), "--in-memory",
-                     "--log-level", os.environ.get("XAPI_LOG_LEVEL", "warning")]
-        self.process = None
-
-    def start(self, timeout=60):
-        self.log = open(os.path.join(self.dir, "server.log"), "ab")
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("xapi-server exited with %s; see %s/server.log" % (self.process.returncode, self.dir))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("xapi-server did not start listening")
+        directory = make_dir("xapi-clients-")
+        super().__init__(directory, PASSWORD, in_memory=True, demo_vms=demo_vms)
+        self.dir = directory
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if getattr(self, "log", None):
-            self.log.close()
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def session(self):
-        s = XenAPI.Session(self.url)
-        s.login_with_password("root", PASSWORD, "1.0", "clients-tests")
-        return s
+        return super().session(originator="clients-tests")
 
     def env(self, **extra):
         """Environment for client processes: the server's port and password, the package on the path."""
