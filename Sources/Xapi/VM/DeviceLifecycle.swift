@@ -21,34 +21,51 @@ enum DeviceLifecycle {
     }
 
     static func plugVBD(_ call: Call) async throws -> Value {
-        let bridge = try Lifecycle.bridge(call)
-        let t = call.tables
-        let vbd = call.string(0)
-        let (vm, uuid, power) = try owner(call, table: t.vbd, vbd)
-        try requireRunning(vm, power)
-        let config = try call.database.read { s throws(XapiError) -> VBDConfig? in
-            if try s.get(t.vbd, vbd, "currently_attached") == .bool(true) { throw .deviceAlreadyAttached(device: vbd) }
-            return try XenopsMetadata.vbdConfig(vbd, vmUUID: uuid, hvm: true, in: s, tables: t)
+        try await hotplug(call, table: call.tables.vbd, attach: true) { s, vbd, uuid, xenops throws(XapiError) in
+            guard let config = try XenopsMetadata.vbdConfig(vbd, vmUUID: uuid, hvm: true, in: s, tables: call.tables) else {
+                throw .internalError("VBD \(vbd) has no device configuration")
+            }
+            _ = try? xenops.vbd.add(config)
+            return xenops.vbd.plug(config.id)
         }
-        guard let config else { throw XapiError.internalError("VBD \(vbd) has no device configuration") }
-        _ = try? bridge.xenops.vbd.add(config)
-        try await bridge.sync(bridge.xenops.vbd.plug(config.id), xapiTask: call.task, vm: vm, device: vbd)
-        await bridge.refresh(vm: uuid)
-        return .emptyString
     }
 
     static func unplugVBD(_ call: Call, force: Bool) async throws -> Value {
-        let bridge = try Lifecycle.bridge(call)
-        let t = call.tables
-        let vbd = call.string(0)
-        let (vm, uuid, power) = try owner(call, table: t.vbd, vbd)
-        try requireRunning(vm, power)
-        let device = try call.database.read { s throws(XapiError) -> DeviceID in
-            if try s.get(t.vbd, vbd, "currently_attached") != .bool(true) { throw .deviceAlreadyDetached(device: vbd) }
-            let position = Int(try s.get(t.vbd, vbd, "userdevice").stringValue ?? "") ?? 0
-            return DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position))
+        try await hotplug(call, table: call.tables.vbd, attach: false) { s, vbd, uuid, xenops throws(XapiError) in
+            let position = Int(try s.get(call.tables.vbd, vbd, "userdevice").stringValue ?? "") ?? 0
+            return xenops.vbd.unplug(DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position)), force: force)
         }
-        try await bridge.sync(bridge.xenops.vbd.unplug(device, force: force), xapiTask: call.task, vm: vm, device: vbd)
+    }
+
+    static func plugVIF(_ call: Call) async throws -> Value {
+        try await hotplug(call, table: call.tables.vif, attach: true) { s, vif, uuid, xenops throws(XapiError) in
+            let config = try XenopsMetadata.vifConfig(vif, vmUUID: uuid, in: s, tables: call.tables)
+            _ = try? xenops.vif.add(config)
+            return xenops.vif.plug(config.id)
+        }
+    }
+
+    static func unplugVIF(_ call: Call, force: Bool) async throws -> Value {
+        try await hotplug(call, table: call.tables.vif, attach: false) { s, vif, uuid, xenops throws(XapiError) in
+            xenops.vif.unplug(DeviceID(vm: uuid, device: try s.get(call.tables.vif, vif, "device").stringValue ?? "0"), force: force)
+        }
+    }
+
+    /// Hot-plug (`attach`) or unplug of a device of a running VM: `queue` hands the device to
+    /// Xenops and returns the task; the VM is refreshed behind a barrier afterwards.
+    private static func hotplug(_ call: Call, table: Int, attach: Bool,
+                                _ queue: (DatabaseState, String, String, Xenops) throws(XapiError) -> String) async throws -> Value {
+        let bridge = try Lifecycle.bridge(call)
+        let device = call.string(0)
+        let (vm, uuid, power) = try owner(call, table: table, device)
+        try requireRunning(vm, power)
+        let task = try call.database.read { s throws(XapiError) -> String in
+            let attached = try s.get(table, device, "currently_attached") == .bool(true)
+            if attach, attached { throw .deviceAlreadyAttached(device: device) }
+            if !attach, !attached { throw .deviceAlreadyDetached(device: device) }
+            return try queue(s, device, uuid, bridge.xenops)
+        }
+        try await bridge.sync(task, xapiTask: call.task, vm: vm, device: device)
         await bridge.refresh(vm: uuid)
         return .emptyString
     }
@@ -99,34 +116,4 @@ enum DeviceLifecycle {
         return .emptyString
     }
 
-    static func plugVIF(_ call: Call) async throws -> Value {
-        let bridge = try Lifecycle.bridge(call)
-        let t = call.tables
-        let vif = call.string(0)
-        let (vm, uuid, power) = try owner(call, table: t.vif, vif)
-        try requireRunning(vm, power)
-        let config = try call.database.read { s throws(XapiError) -> VIFConfig in
-            if try s.get(t.vif, vif, "currently_attached") == .bool(true) { throw .deviceAlreadyAttached(device: vif) }
-            return try XenopsMetadata.vifConfig(vif, vmUUID: uuid, in: s, tables: t)
-        }
-        _ = try? bridge.xenops.vif.add(config)
-        try await bridge.sync(bridge.xenops.vif.plug(config.id), xapiTask: call.task, vm: vm, device: vif)
-        await bridge.refresh(vm: uuid)
-        return .emptyString
-    }
-
-    static func unplugVIF(_ call: Call, force: Bool) async throws -> Value {
-        let bridge = try Lifecycle.bridge(call)
-        let t = call.tables
-        let vif = call.string(0)
-        let (vm, uuid, power) = try owner(call, table: t.vif, vif)
-        try requireRunning(vm, power)
-        let device = try call.database.read { s throws(XapiError) -> DeviceID in
-            if try s.get(t.vif, vif, "currently_attached") != .bool(true) { throw .deviceAlreadyDetached(device: vif) }
-            return DeviceID(vm: uuid, device: try s.get(t.vif, vif, "device").stringValue ?? "0")
-        }
-        try await bridge.sync(bridge.xenops.vif.unplug(device, force: force), xapiTask: call.task, vm: vm, device: vif)
-        await bridge.refresh(vm: uuid)
-        return .emptyString
-    }
 }
