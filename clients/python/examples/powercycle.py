@@ -75,39 +75,35 @@ def cycle(api, vm, iterations, timeout):
         sys.stdout.flush()
 
 
+def power_cycle_all(api, args):
+    vms = api.VM.get_all_records()
+    print("Server has %d VM objects (this includes templates):" % len(vms))
+    found = 0
+    for vm, rec in vms.items():
+        if rec["is_a_template"] or rec["is_control_domain"]:
+            continue
+        if args.vm is not None and args.vm not in (rec["uuid"], rec["name_label"]):
+            continue
+        found += 1
+        name = rec["name_label"]
+        print("Found VM uuid %s called %s" % (rec["uuid"], name))
+        print("  VM '%s' is in power state '%s'" % (name, rec["power_state"]))
+        power_down(api, vm, rec["power_state"])
+        cycle(api, vm, args.iterations, args.timeout)
+        print("  VM '%s' is %s after %d cycles" % (name, api.VM.get_power_state(vm), args.iterations))
+    if found == 0:
+        print("No VM matched")
+        return 1
+    return 0
+
+
 def main():
     parser = connection.add_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--vm", help="only this VM (name-label or uuid); default: every VM")
     parser.add_argument("--iterations", type=int, default=9, help="power cycles per VM (default 9)")
     parser.add_argument("--timeout", type=float, default=120.0, help="longest wait for one state change (default 120 s)")
     args = parser.parse_args()
-    session = connection.from_arguments(args).session("powercycle.py")
-    api = session.xenapi
-    try:
-        vms = api.VM.get_all_records()
-        print("Server has %d VM objects (this includes templates):" % len(vms))
-        found = 0
-        for vm, rec in vms.items():
-            if rec["is_a_template"] or rec["is_control_domain"]:
-                continue
-            if args.vm is not None and args.vm not in (rec["uuid"], rec["name_label"]):
-                continue
-            found += 1
-            name = rec["name_label"]
-            print("Found VM uuid %s called %s" % (rec["uuid"], name))
-            print("  VM '%s' is in power state '%s'" % (name, rec["power_state"]))
-            power_down(api, vm, rec["power_state"])
-            cycle(api, vm, args.iterations, args.timeout)
-            print("  VM '%s' is %s after %d cycles" % (name, api.VM.get_power_state(vm), args.iterations))
-        if found == 0:
-            print("No VM matched")
-            return 1
-        return 0
-    except XenAPI.Failure as e:
-        print("Failed: %s" % e.details)
-        return 1
-    finally:
-        session.xenapi.session.logout()
+    return connection.from_arguments(args).run("powercycle.py", lambda api: power_cycle_all(api, args))
 
 
 if __name__ == "__main__":

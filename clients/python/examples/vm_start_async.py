@@ -12,8 +12,6 @@ import pprint
 import sys
 import time
 
-import XenAPI
-
 try:
     from xapi_clients import connection
 except ImportError:  # running from a checkout without `pip install ./clients/python`
@@ -51,41 +49,37 @@ def follow_task(api, task, timeout):
     return record
 
 
+def start_one(api, args):
+    print("Looking for a halted VM...")
+    vm, rec = find_halted_vm(api, args.vm)
+    if vm is None:
+        print("Unable to find a halted VM")
+        return 1
+    print("Found %s (%s)" % (rec["name_label"], rec["uuid"]))
+
+    print("Attempting to start the halted VM asynchronously")
+    task = api.Async.VM.start(vm, False, True)  # start_paused = False, force = True
+    print("The initial contents of the task record:")
+    pprint.pprint(api.task.get_record(task))
+
+    print("Waiting for the task to complete...")
+    final = follow_task(api, task, args.timeout)
+    print("The final contents of the task record:")
+    pprint.pprint(final)
+    api.task.destroy(task)
+    if final["status"] != "success":
+        print("VM start failed: %s" % final["error_info"])
+        return 1
+    print("VM %s is now %s" % (rec["name_label"], api.VM.get_power_state(vm)))
+    return 0
+
+
 def main():
     parser = connection.add_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--vm", help="name-label or uuid of the VM to start (default: the first halted VM)")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds (default 300)")
     args = parser.parse_args()
-    session = connection.from_arguments(args).session("vm_start_async.py")
-    api = session.xenapi
-    try:
-        print("Looking for a halted VM...")
-        vm, rec = find_halted_vm(api, args.vm)
-        if vm is None:
-            print("Unable to find a halted VM")
-            return 1
-        print("Found %s (%s)" % (rec["name_label"], rec["uuid"]))
-
-        print("Attempting to start the halted VM asynchronously")
-        task = api.Async.VM.start(vm, False, True)  # start_paused = False, force = True
-        print("The initial contents of the task record:")
-        pprint.pprint(api.task.get_record(task))
-
-        print("Waiting for the task to complete...")
-        final = follow_task(api, task, args.timeout)
-        print("The final contents of the task record:")
-        pprint.pprint(final)
-        api.task.destroy(task)
-        if final["status"] != "success":
-            print("VM start failed: %s" % final["error_info"])
-            return 1
-        print("VM %s is now %s" % (rec["name_label"], api.VM.get_power_state(vm)))
-        return 0
-    except XenAPI.Failure as e:
-        print("Failed: %s" % e.details)
-        return 1
-    finally:
-        session.xenapi.session.logout()
+    return connection.from_arguments(args).run("vm_start_async.py", lambda api: start_one(api, args))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ import os
 import sys
 import time
 
-import XenAPI
-
 try:
     from xapi_clients import connection
 except ImportError:  # running from a checkout without `pip install ./clients/python`
@@ -80,6 +78,19 @@ def render(table, host_names, show_all):
     return "\n".join(lines)
 
 
+def show(api, args, clear):
+    table = VmTable()
+    host_names = {ref: rec["name_label"] for ref, rec in api.host.get_all_records().items()}
+    done = 0
+    while args.iterations is None or done < args.iterations:
+        changed = table.update(api, args.timeout)
+        done += 1
+        if changed or done == 1:
+            sys.stdout.write((CLEAR if clear else "") + render(table, host_names, args.all) + "\n\n")
+            sys.stdout.flush()
+    return 0
+
+
 def main():
     parser = connection.add_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--iterations", type=int, help="number of event.from calls (default: forever)")
@@ -88,26 +99,7 @@ def main():
     parser.add_argument("--no-clear", action="store_true", help="print frames one after another")
     args = parser.parse_args()
     clear = sys.stdout.isatty() and not args.no_clear
-    session = connection.from_arguments(args).session("vm_top.py")
-    api = session.xenapi
-    table = VmTable()
-    try:
-        host_names = {ref: rec["name_label"] for ref, rec in api.host.get_all_records().items()}
-        done = 0
-        while args.iterations is None or done < args.iterations:
-            changed = table.update(api, args.timeout)
-            done += 1
-            if changed or done == 1:
-                sys.stdout.write((CLEAR if clear else "") + render(table, host_names, args.all) + "\n\n")
-                sys.stdout.flush()
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    except XenAPI.Failure as e:
-        print("Failed: %s" % e.details)
-        return 1
-    finally:
-        session.xenapi.session.logout()
+    return connection.from_arguments(args).run("vm_top.py", lambda api: show(api, args, clear))
 
 
 if __name__ == "__main__":

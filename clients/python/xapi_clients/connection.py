@@ -88,6 +88,23 @@ class Settings:
         s.login_with_password(self.user, self.password or "", "1.0", originator)
         return s
 
+    def run(self, originator, body):
+        """Log in, return ``body(api)`` as an exit status, always log out.
+
+        A XenAPI failure is reported on stdout and becomes status 1, Ctrl-C becomes 0: what a
+        script run by hand should do.
+        """
+        session = self.session(originator)
+        try:
+            return body(session.xenapi)
+        except KeyboardInterrupt:
+            return 0
+        except XenAPI.Failure as e:
+            print("Failed: %s" % e.details)
+            return 1
+        finally:
+            session.xenapi.session.logout()
+
     def http_get(self, path, timeout=30):
         """GET a plain HTTP resource of the server (e.g. /diagnostics); returns (status, body)."""
         if self.unix_socket:
