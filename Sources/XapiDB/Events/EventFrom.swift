@@ -73,31 +73,27 @@ extension DatabaseState {
                                    : subscription.matches(table: entry.table, ref: entry.ref)
             guard wanted else { continue }
             let schema = model.classes[entry.table]
-            let event: Value
             let kind: ChangeKind
+            let snapshot: Value?
             if let row = tables[entry.table].rows[entry.ref] {
                 kind = row.created > since ? .add : .mod
-                event = .structure([
-                    "id": .string(isMessage ? "0" : String(entry.generation)),
-                    "timestamp": .string("0.0"),
-                    "class": .string(schema.eventName),
-                    "operation": .string(kind.rawValue),
-                    "ref": .string(entry.ref),
-                    "snapshot": .structure(record(of: row, table: entry.table)),
-                ])
+                snapshot = .structure(record(of: row, table: entry.table))
             } else {
                 guard let tombstone = tables[entry.table].tombstone(ref: entry.ref, deletedAt: entry.generation),
                       tombstone.created <= since
                 else { continue }
                 kind = .del
-                event = .structure([
-                    "id": .string(isMessage ? "0" : String(entry.generation)),
-                    "timestamp": .string("0.0"),
-                    "class": .string(schema.eventName),
-                    "operation": .string(kind.rawValue),
-                    "ref": .string(entry.ref),
-                ])
+                snapshot = nil
             }
+            var fields: Structure = [
+                "id": .string(isMessage ? "0" : String(entry.generation)),
+                "timestamp": .string("0.0"),
+                "class": .string(schema.eventName),
+                "operation": .string(kind.rawValue),
+                "ref": .string(entry.ref),
+            ]
+            if let snapshot { fields.append("snapshot", snapshot) }
+            let event = Value.structure(fields)
             if isMessage {
                 messageEvents.append(event)
                 last.messageGeneration = max(last.messageGeneration, entry.generation)
