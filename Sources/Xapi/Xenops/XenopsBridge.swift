@@ -1,5 +1,5 @@
 import DequeModule
-public import Logging
+import Logging
 import Synchronization
 import XapiDB
 public import Xenops
@@ -146,7 +146,6 @@ public final class XenopsBridge: Sendable {
     /// shutdown, its devices…) is pushed to Xenops, so the next guest-initiated shutdown or
     /// reboot follows the configuration the database shows.
     private func runMetadataSync() async {
-        let t = tables
         let subscription = Subscription(["vm", "vbd", "vif"], model: database.model)
         var token = EventToken(generation: database.generation, messageGeneration: 0)
         while !Task.isCancelled {

@@ -99,33 +99,30 @@ final class MetadataStore: Sendable {
     func pciExists(_ id: DeviceID) -> Bool { state.withLock { $0[id.vm]?.pcis[id.device] != nil } }
     func vgpuExists(_ id: DeviceID) -> Bool { state.withLock { $0[id.vm]?.vgpus[id.device] != nil } }
 
+    private func add<Device>(
+        _ device: Device, id: DeviceID, to devices: WritableKeyPath<Record, [String: Device]>
+    ) throws(XenopsError) {
+        try state.withLock { records throws(XenopsError) in
+            guard records[id.vm] != nil else { throw .doesNotExist(kind: "VM", id: id.vm) }
+            records[id.vm]![keyPath: devices][id.device] = device
+        }
+    }
+
     /// Adds or replaces; the VM must exist.
     func add(_ vbd: VBDConfig) throws(XenopsError) {
-        try state.withLock { records throws(XenopsError) in
-            guard records[vbd.id.vm] != nil else { throw .doesNotExist(kind: "VM", id: vbd.id.vm) }
-            records[vbd.id.vm]!.vbds[vbd.id.device] = vbd
-        }
+        try add(vbd, id: vbd.id, to: \.vbds)
     }
 
     func add(_ vif: VIFConfig) throws(XenopsError) {
-        try state.withLock { records throws(XenopsError) in
-            guard records[vif.id.vm] != nil else { throw .doesNotExist(kind: "VM", id: vif.id.vm) }
-            records[vif.id.vm]!.vifs[vif.id.device] = vif
-        }
+        try add(vif, id: vif.id, to: \.vifs)
     }
 
     func add(_ pci: PCIConfig) throws(XenopsError) {
-        try state.withLock { records throws(XenopsError) in
-            guard records[pci.id.vm] != nil else { throw .doesNotExist(kind: "VM", id: pci.id.vm) }
-            records[pci.id.vm]!.pcis[pci.id.device] = pci
-        }
+        try add(pci, id: pci.id, to: \.pcis)
     }
 
     func add(_ vgpu: VGPUConfig) throws(XenopsError) {
-        try state.withLock { records throws(XenopsError) in
-            guard records[vgpu.id.vm] != nil else { throw .doesNotExist(kind: "VM", id: vgpu.id.vm) }
-            records[vgpu.id.vm]!.vgpus[vgpu.id.device] = vgpu
-        }
+        try add(vgpu, id: vgpu.id, to: \.vgpus)
     }
 
     func removeVBD(_ id: DeviceID) { state.withLock { _ = $0[id.vm]?.vbds.removeValue(forKey: id.device) } }

@@ -88,16 +88,6 @@ final class Dom0Backends: Sendable {
         if stepDelay > .zero { try await clock.sleep(for: stepDelay) }
     }
 
-    private struct Gone: Error {}
-
-    private func write(_ path: String, _ value: String) throws {
-        do throws(XenstoreError) {
-            try xs.write(path, value)
-        } catch {
-            throw Gone()
-        }
-    }
-
     private func runBackend(kind: String, frontendDomid: String, devid: String) async {
         let key = "\(kind)/\(frontendDomid)/\(devid)"
         let base = "/local/domain/0/backend/\(key)"
@@ -123,12 +113,12 @@ final class Dom0Backends: Sendable {
             try await pause()
             guard (try? xs.read("\(base)/state")) == "1" else { return }
             if kind == "vif" {
-                try write("\(base)/kthread-pid", String(1000 + (Int(frontendDomid) ?? 0) * 16 + (Int(devid) ?? 0)))
-                try write(hotplugNode, "online")
+                try xs.write("\(base)/kthread-pid", String(1000 + (Int(frontendDomid) ?? 0) * 16 + (Int(devid) ?? 0)))
+                try xs.write(hotplugNode, "online")
             } else {
-                try write(hotplugNode, "connected")
+                try xs.write(hotplugNode, "connected")
             }
-            try write("\(base)/state", "2")
+            try xs.write("\(base)/state", "2")
             guard let watch = try? xs.watch("\(frontend)/state", token: "backend-\(key)") else { return }
             var hotplugRemoved = false
             for await _ in watch {
@@ -142,19 +132,19 @@ final class Dom0Backends: Sendable {
                     // The frontend vanished (hard unplug, or its domain died): close down.
                     if mine != "5" {
                         try await pause()
-                        try write("\(base)/state", "5")
+                        try xs.write("\(base)/state", "5")
                     }
                     try await pause()
-                    try write("\(base)/state", "6")
+                    try xs.write("\(base)/state", "6")
                     try? xs.rm(hotplugNode)
                     return
                 case ("3", "2"), ("4", "2"):
                     try await pause()
                     writeConnectionDetails(kind: kind, base: base, frontend: frontend)
-                    try write("\(base)/state", "4")
+                    try xs.write("\(base)/state", "4")
                 case ("6", let state) where state != "6":
                     try await pause()
-                    try write("\(base)/state", "6")
+                    try xs.write("\(base)/state", "6")
                     // The hotplug script's "remove".
                     try? xs.rm(hotplugNode)
                     hotplugRemoved = true

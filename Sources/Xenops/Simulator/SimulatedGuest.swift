@@ -123,18 +123,18 @@ final class SimulatedGuest: Sendable {
                 case ("2", "1"):
                     try await pause()
                     writeConnectionDetails(kind: kind, base: base)
-                    try write("\(base)/state", "3")
+                    try xs.write("\(base)/state", "3")
                 case ("4", "1"), ("4", "3"):
                     try await pause()
-                    try write("\(base)/state", "4")
+                    try xs.write("\(base)/state", "4")
                 case ("5", "1"), ("5", "3"), ("5", "4"):
                     try await pause()
-                    try write("\(base)/state", "5")
+                    try xs.write("\(base)/state", "5")
                     try await pause()
-                    try write("\(base)/state", "6")
+                    try xs.write("\(base)/state", "6")
                 case ("6", let state) where state != "6":
                     try await pause()
-                    try write("\(base)/state", "6")
+                    try xs.write("\(base)/state", "6")
                 default:
                     break
                 }
@@ -156,16 +156,6 @@ final class SimulatedGuest: Sendable {
             try? xs.write("\(base)/protocol", "x86_64-abi")
         }
         try? xs.write("\(base)/event-channel", String(20 + Int(domid % 100)))
-    }
-
-    private struct Gone: Error {}
-
-    private func write(_ path: String, _ value: String) throws {
-        do throws(XenstoreError) {
-            try xs.write(path, value)
-        } catch {
-            throw Gone()
-        }
     }
 
     // MARK: control/shutdown

@@ -296,35 +296,30 @@ public final class SimulatedHypervisor: Hypervisor {
 
     /// Turns the VM's guest agent on or off (now, and for later boots).
     public func setAgentEnabled(vm uuid: String, _ enabled: Bool) {
-        let guest = state.withLock { state -> SimulatedGuest? in
-            var settings = settings(for: uuid, state)
-            settings.agentEnabled = enabled
-            state.settings[uuid] = settings
-            return state.byUUID[uuid].flatMap { state.guests[$0] }
-        }
+        let guest = updateSettings(vm: uuid) { $0.agentEnabled = enabled }
         guest?.setAgent(enabled: enabled, schedule: nil)
     }
 
     /// Changes how often the VM's guest agent writes (now, and for later boots).
     public func setAgentSchedule(vm uuid: String, _ schedule: AgentSchedule) {
-        let guest = state.withLock { state -> SimulatedGuest? in
-            var settings = settings(for: uuid, state)
-            settings.agentSchedule = schedule
-            state.settings[uuid] = settings
-            return state.byUUID[uuid].flatMap { state.guests[$0] }
-        }
+        let guest = updateSettings(vm: uuid) { $0.agentSchedule = schedule }
         guest?.setAgent(enabled: nil, schedule: schedule)
     }
 
     /// A guest that stops answering `control/shutdown` requests (to exercise the ack timeout).
     public func setGuestResponsive(vm uuid: String, _ responsive: Bool) {
-        let guest = state.withLock { state -> SimulatedGuest? in
+        let guest = updateSettings(vm: uuid) { $0.responsive = responsive }
+        guest?.setResponsive(responsive)
+    }
+
+    /// Stores changed settings for later boots; returns the running guest, if any, to apply them now.
+    private func updateSettings(vm uuid: String, _ change: (inout GuestSettings) -> Void) -> SimulatedGuest? {
+        state.withLock { state in
             var settings = settings(for: uuid, state)
-            settings.responsive = responsive
+            change(&settings)
             state.settings[uuid] = settings
             return state.byUUID[uuid].flatMap { state.guests[$0] }
         }
-        guest?.setResponsive(responsive)
     }
 
     /// Guest-agent write cycles (each ending with `data/updated`) so far, all guests.

@@ -64,7 +64,7 @@ struct StampLog: Sendable {
         }
         var c = low
         guard c < chunks.count else { return }
-        var i = Self.firstIndex(after: from, in: chunks[c].stamps)
+        var i = chunks[c].stamps.firstIndex(after: from)
         while c < chunks.count {
             let chunk = chunks[c]
             while i < chunk.stamps.count {
@@ -98,19 +98,8 @@ struct StampLog: Sendable {
     }
 
     private static func index(of stamp: Int, in stamps: [Int]) -> Int? {
-        let i = firstIndex(after: stamp - 1, in: stamps)
+        let i = stamps.firstIndex(after: stamp - 1)
         return i < stamps.count && stamps[i] == stamp ? i : nil
-    }
-
-    /// First index whose stamp is > `from`.
-    private static func firstIndex(after from: Int, in stamps: [Int]) -> Int {
-        var low = 0
-        var high = stamps.count
-        while low < high {
-            let mid = (low + high) / 2
-            if stamps[mid] > from { high = mid } else { low = mid + 1 }
-        }
-        return low
     }
 
     private mutating func mergeSmall(_ c: Int) {

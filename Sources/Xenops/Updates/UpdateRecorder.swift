@@ -156,7 +156,7 @@ struct UpdateRecorder: Sendable {
         while index >= 0, barriers[index].eventID > from {
             let barrier = barriers[index]
             if newestEvent == nil { newestEvent = barrier.eventID }
-            let start = Self.firstIndex(after: from, in: barrier.stamps)
+            let start = barrier.stamps.firstIndex(after: from)
             recent.append(UpdatesBatch.Barrier(id: barrier.id, updates: Array(barrier.ids[start...])))
             index -= 1
         }
@@ -188,15 +188,5 @@ struct UpdateRecorder: Sendable {
         return log.approximateBytes + stamps.capacity * entry * 2
             + byVM.values.reduce(0) { $0 + $1.capacity * MemoryLayout<Dynamic>.stride * 2 }
             + barriers.reduce(0) { $0 + $1.ids.capacity * entry }
-    }
-
-    private static func firstIndex(after from: Int, in stamps: [Int]) -> Int {
-        var low = 0
-        var high = stamps.count
-        while low < high {
-            let mid = (low + high) / 2
-            if stamps[mid] > from { high = mid } else { low = mid + 1 }
-        }
-        return low
     }
 }

@@ -240,7 +240,9 @@ struct XapiHTTPServerTests {
                 while handler.gate.waiting < parkedCount { try await Task.sleep(for: .milliseconds(10)) }
             }
             let threadsParked = try processThreadCount()
-            #expect(threadsParked - threadsBefore < 16, "\(threadsBefore) threads before, \(threadsParked) with \(parkedCount) parked")
+            // Other suites run in this process at the same time and start threads of their own, so
+            // the bound is loose; a thread per parked call would add 200.
+            #expect(threadsParked - threadsBefore < parkedCount / 4, "\(threadsBefore) threads before, \(threadsParked) with \(parkedCount) parked")
 
             // While they wait, other connections (and a second connection per client) get answers.
             let clock = ContinuousClock()
@@ -260,7 +262,8 @@ struct XapiHTTPServerTests {
                 try await group.waitForAll()
             }
             let elapsed = clock.now - start
-            #expect(elapsed < .seconds(5), "80 quick requests took \(elapsed) beside the parked ones")
+            // Generous for a loaded 2-core CI machine; blocked threads would stall them for good.
+            #expect(elapsed < .seconds(10), "80 quick requests took \(elapsed) beside the parked ones")
             #expect(handler.gate.waiting == parkedCount)
 
             handler.gate.open()
