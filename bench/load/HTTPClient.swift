@@ -44,7 +44,7 @@ final class Connection: @unchecked Sendable {
         head.headers.add(name: "Host", value: host)
         head.headers.add(name: "Content-Type", value: contentType)
         head.headers.add(name: "Content-Length", value: String(body.count))
-        channel.eventLoop.execute { [handler, channel] in
+        channel.eventLoop.execute { [handler, channel, head] in
             handler.pending.append(promise)
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
             channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
