@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Load generator for the event and end-to-end benchmarks: raw XML-RPC over keep-alive
 /// connections on one NIO event loop, so the client adds microseconds, not the milliseconds a
@@ -46,6 +47,12 @@ struct Client {
         return response.body
     }
 
+    /// A new connection and a session logged in on it.
+    func loggedIn() async throws -> (Connection, String) {
+        let c = try await connect()
+        return (c, try await login(c))
+    }
+
     func login(_ c: Connection) async throws -> String {
         let body = try await call(c, "session.login_with_password", [.string("root"), .string(target.password)])
         guard let session = RPC.member("Value", in: body) else { throw ValidationError("no session") }
@@ -75,8 +82,7 @@ struct Fanout: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let control = try await client.connect()
-        let session = try await client.login(control)
+        let (control, session) = try await client.loggedIn()
         let vm = try await client.ordinaryVMs(control, session)[0]
         var token = try await client.token(control, session, ["vm"])
         var connections: [Connection] = []
@@ -117,9 +123,8 @@ struct Latency: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let control = try await client.connect()
+        let (control, session) = try await client.loggedIn()
         let watcher = try await client.connect()
-        let session = try await client.login(control)
         let vm = try await client.ordinaryVMs(control, session)[0]
         var token = try await client.token(control, session, ["vm"])
         var samples: [Double] = []
@@ -144,8 +149,7 @@ struct FromCost: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let c = try await client.connect()
-        let session = try await client.login(c)
+        let (c, session) = try await client.loggedIn()
         let vm = try await client.ordinaryVMs(c, session)[0]
         var samples: [Double] = []
         for i in 0..<calls {
@@ -176,8 +180,7 @@ struct Flood: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let reader = try await client.connect()
-        let readerSession = try await client.login(reader)
+        let (reader, readerSession) = try await client.loggedIn()
         _ = try await client.call(reader, "event.register", [.string(readerSession), .array(["VM"])])
         let writers = try await (0..<concurrency).asyncMap { _ in try await client.connect() }
         let session = try await client.login(writers[0])
@@ -227,8 +230,7 @@ struct WatchStorm: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let watcher = try await client.connect()
-        let session = try await client.login(watcher)
+        let (watcher, session) = try await client.loggedIn()
         let vms = try await client.ordinaryVMs(watcher, session)
         var token = try await client.token(watcher, session, ["*"])
         let connections = try await (0..<writers).asyncMap { _ in try await client.connect() }
@@ -300,8 +302,7 @@ struct BootStorm: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let control = try await client.connect()
-        let session = try await client.login(control)
+        let (control, session) = try await client.loggedIn()
         let all = Array(try await client.haltedVMs(control, session).prefix(vms))
         let queue = WorkQueue(all)
         let start = now()
@@ -331,20 +332,19 @@ struct BootStorm: AsyncParsableCommand {
     }
 }
 
-/// A thread-safe cursor over work items.
-final class WorkQueue: @unchecked Sendable {
-    private var items: [String]
-    private var index = 0
-    private let lock = NSLock()
+/// A cursor over work items shared by concurrent callers.
+final class WorkQueue: Sendable {
+    private let items: [String]
+    private let index = Mutex(0)
 
     init(_ items: [String]) { self.items = items }
 
     func next() -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard index < items.count else { return nil }
-        defer { index += 1 }
-        return items[index]
+        index.withLock { index in
+            guard index < items.count else { return nil }
+            defer { index += 1 }
+            return items[index]
+        }
     }
 }
 
@@ -356,8 +356,7 @@ struct StartLatency: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let c = try await client.connect()
-        let session = try await client.login(c)
+        let (c, session) = try await client.loggedIn()
         guard let vm = try await client.haltedVMs(c, session).last else { throw ValidationError("no halted VM") }
         var samples: [Double] = []
         for _ in 0..<repeats {
@@ -380,8 +379,7 @@ struct GuestEvents: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let control = try await client.connect()
-        let session = try await client.login(control)
+        let (control, session) = try await client.loggedIn()
         let running = try await client.runningVMs(control, session)
         guard !running.isEmpty else { throw ValidationError("no running VM") }
         var targets: [(domid: String, metrics: String)] = []
@@ -430,8 +428,7 @@ struct SignalStorm: AsyncParsableCommand {
 
     func run() async throws {
         let client = Client(target: target)
-        let c = try await client.connect()
-        let session = try await client.login(c)
+        let (c, session) = try await client.loggedIn()
         var domids: [String] = []
         for vm in try await client.runningVMs(c, session) {
             domids.append(RPC.member("Value", in: try await client.call(c, "VM.get_domid", [.string(session), .string(vm)])) ?? "")
