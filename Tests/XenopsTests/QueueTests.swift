@@ -167,6 +167,31 @@ final class Recorder: Sendable {
         await running.value
     }
 
+    /// CA-87377 one layer down: a storm of checks for 500 VMs does not stand between a client's
+    /// operation and the worker; the checks still get every `backgroundShare`-th pick.
+    @Test func requestedOperationsGoAheadOfBackgroundChecksWhichAreNotStarved() async {
+        let queues = WorkQueues<TestItem>(name: "test")
+        for vm in 0..<500 { queues.push(tag: "vm\(vm)", TestItem(name: "check\(vm)", check: true)) }
+        _ = await queues.pop(worker: 0)  // a check in progress, as in a storm
+        queues.push(tag: "started", TestItem(name: "VM_start"))
+        queues.finished(tag: "vm0")
+        let next = await queues.pop(worker: 0)!
+        #expect(next.item.name == "VM_start")
+        queues.finished(tag: next.tag)
+
+        // Requested operations keep arriving on 20 VMs; the checks still move.
+        for vm in 0..<20 { for i in 0..<10 { queues.push(tag: "busy\(vm)", TestItem(name: "op\(vm)-\(i)")) } }
+        var picks: [String] = []
+        for _ in 0..<80 {
+            let item = await queues.pop(worker: 0)!
+            picks.append(item.item.name)
+            queues.finished(tag: item.tag)
+        }
+        let checks = picks.filter { $0.hasPrefix("check") }.count
+        #expect(checks == 80 / WorkQueues<TestItem>.backgroundShare)
+        #expect(picks.first?.hasPrefix("op") == true)
+    }
+
     @Test func poolShrinksAndGrows() async {
         let queues = WorkQueues<TestItem>(name: "test")
         let recorder = Recorder()

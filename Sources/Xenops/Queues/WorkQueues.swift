@@ -13,6 +13,11 @@ protocol QueueItem: Sendable {
 /// Per-tag FIFOs served round-robin, one item per turn, at most one worker per tag at a time
 /// (xenopsd's `Queues` + `Redirector`).
 ///
+/// * Unlike xenopsd, tags holding a requested operation (an item with no coalescing key: a
+///   start, a plug…) are served before tags holding only background checks, so a storm of
+///   `VM_check_state` for a thousand VMs does not stand between a client and its VM (CA-87377's
+///   starvation, one layer down). Every `backgroundShare`-th pick goes to the full round while
+///   both kinds wait, so checks are delayed, never starved.
 /// * `pop` takes the smallest tag after the last one served (wrapping), removes one item, and
 ///   moves the rest of that tag's FIFO into a private queue: later pushes for the tag land there,
 ///   so no other worker can take them until `finished(tag)` puts the queue back in the round.
@@ -31,6 +36,14 @@ final class WorkQueues<Item: QueueItem>: Sendable {
         var shared: [String: Deque<Item>] = [:]
         /// `shared`'s keys in order, for the round-robin.
         var tags: [String] = []
+        /// Requested (non-coalescing) items per tag in `shared`.
+        var requested: [String: Int] = [:]
+        /// The tags of `requested`, in order: served first.
+        var urgentTags: [String] = []
+        /// Urgent picks in a row while background-only tags waited.
+        var urgentStreak = 0
+        /// The background-only tag served last, for their own round-robin.
+        var lastBackgroundTag: String?
         var lastTag: String?
         /// Tags being served: the rest of their FIFO.
         var overrides: [String: Deque<Item>] = [:]
@@ -46,6 +59,8 @@ final class WorkQueues<Item: QueueItem>: Sendable {
 
     private let state = Mutex(State())
     let name: String
+    /// One pick in this many goes to the full round while background-only tags wait.
+    static var backgroundShare: Int { 8 }
 
     init(name: String) { self.name = name }
 
@@ -180,13 +195,19 @@ final class WorkQueues<Item: QueueItem>: Sendable {
 
     // MARK: state transitions
 
-    private static func enqueueShared(_ state: inout State, tag: String, items: some Sequence<Item>) {
+    private static func enqueueShared(_ state: inout State, tag: String, items: some Collection<Item>) {
         if state.shared[tag] == nil {
             state.shared[tag] = []
-            let index = insertionIndex(of: tag, in: state.tags)
-            state.tags.insert(tag, at: index)
+            state.tags.insert(tag, at: insertionIndex(of: tag, in: state.tags))
         }
         state.shared[tag]!.append(contentsOf: items)
+        let requested = items.count { $0.coalescingKey == nil }
+        if requested > 0 {
+            if state.requested[tag] == nil {
+                state.urgentTags.insert(tag, at: insertionIndex(of: tag, in: state.urgentTags))
+            }
+            state.requested[tag, default: 0] += requested
+        }
     }
 
     /// Pops for the longest-idle worker, if any: the continuation to resume and what it gets.
@@ -201,15 +222,25 @@ final class WorkQueues<Item: QueueItem>: Sendable {
         return nil
     }
 
-    /// Round-robin: the first tag after the last one served, wrapping around.
+    /// Round-robin: the first tag after the last one served, wrapping around; among the urgent
+    /// tags while there are any, save for the background share.
     private static func take(_ state: inout State) -> (tag: String, item: Item)? {
         guard !state.tags.isEmpty else { return nil }
-        var index = 0
-        if let last = state.lastTag {
-            index = insertionIndex(of: last, in: state.tags, after: true)
-            if index == state.tags.count { index = 0 }
+        let backgroundWaits = state.tags.count > state.urgentTags.count
+        let tag: String
+        if state.urgentTags.isEmpty {
+            tag = next(after: state.lastTag, in: state.tags)
+        } else if backgroundWaits && state.urgentStreak >= backgroundShare - 1 {
+            tag = nextBackground(&state)
+            state.urgentStreak = 0
+        } else {
+            tag = next(after: state.lastTag, in: state.urgentTags)
+            state.urgentStreak = backgroundWaits ? state.urgentStreak + 1 : 0
         }
-        let tag = state.tags.remove(at: index)
+        state.tags.remove(at: insertionIndex(of: tag, in: state.tags))
+        if state.requested.removeValue(forKey: tag) != nil {
+            state.urgentTags.remove(at: insertionIndex(of: tag, in: state.urgentTags))
+        }
         var queue = state.shared.removeValue(forKey: tag)!
         let item = queue.removeFirst()
         if let key = item.coalescingKey { state.waitingKeys[tag]?.remove(key) }
@@ -217,6 +248,26 @@ final class WorkQueues<Item: QueueItem>: Sendable {
         state.overrides[tag] = queue
         state.lastTag = tag
         return (tag, item)
+    }
+
+    /// The background-only tag after the last one given this share (some must wait).
+    private static func nextBackground(_ state: inout State) -> String {
+        var index = state.lastBackgroundTag.map { insertionIndex(of: $0, in: state.tags, after: true) } ?? 0
+        while true {
+            if index == state.tags.count { index = 0 }
+            let tag = state.tags[index]
+            if state.requested[tag] == nil {
+                state.lastBackgroundTag = tag
+                return tag
+            }
+            index += 1
+        }
+    }
+
+    private static func next(after last: String?, in tags: [String]) -> String {
+        guard let last else { return tags[0] }
+        let index = insertionIndex(of: last, in: tags, after: true)
+        return tags[index == tags.count ? 0 : index]
     }
 
     /// Binary search in sorted tags: first index ≥ `tag`, or > `tag` when `after`.
