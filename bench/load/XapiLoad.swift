@@ -365,7 +365,7 @@ struct StartLatency: AsyncParsableCommand {
             samples.append(Double(now() - t0))
             _ = try await client.call(c, "VM.hard_shutdown", [.string(session), .string(vm)])
         }
-        print("start-latency\(label.isEmpty ? "" : " [\(label)]") repeats=\(repeats) p50_ms=\(ms(percentile(samples, 50))) max_ms=\(ms(samples.max() ?? .nan))")
+        print("start-latency\(label.isEmpty ? "" : " [\(label)]") repeats=\(repeats) p50_ms=\(ms(percentile(samples, 50))) max_ms=\(ms(samples.max() ?? .nan)) each_ms=\(samples.map { String(format: "%.1f", $0 / 1e6) }.joined(separator: ","))")
     }
 }
 
