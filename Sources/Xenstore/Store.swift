@@ -219,6 +219,9 @@ struct Tree: NodeTable, Sendable {
     private(set) var nodes: [String: Node]
     private(set) var generation: UInt64 = 0
     private var entryCounts: [UInt32: Int] = [:]
+    /// Paths owned by each guest (dom0, which owns nearly everything, is left out), so releasing
+    /// a domain finds its nodes without walking the whole tree.
+    private var ownedByGuest: [UInt32: Set<String>] = [:]
     private var journal: Journal?
 
     private struct Journal {
@@ -241,12 +244,23 @@ struct Tree: NodeTable, Sendable {
 
     mutating func setNode(_ node: Node, at path: String) {
         if journal != nil, journal!.saved[path] == nil { journal!.saved[path] = .some(nodes[path]) }
-        nodes[path] = node
+        replace(path, with: node)
     }
 
     mutating func removeNode(at path: String) {
         if journal != nil, journal!.saved[path] == nil { journal!.saved[path] = .some(nodes[path]) }
-        nodes[path] = nil
+        replace(path, with: nil)
+    }
+
+    private mutating func replace(_ path: String, with node: Node?) {
+        let old = node.map { nodes.updateValue($0, forKey: path) } ?? nodes.removeValue(forKey: path)
+        let (before, after) = (old?.owner, node?.owner)
+        guard before != after else { return }
+        if let before, before != 0 {
+            ownedByGuest[before]?.remove(path)
+            if ownedByGuest[before]?.isEmpty == true { ownedByGuest[before] = nil }
+        }
+        if let after, after != 0 { ownedByGuest[after, default: []].insert(path) }
     }
 
     mutating func nextGeneration() -> UInt64 {
@@ -269,19 +283,40 @@ struct Tree: NodeTable, Sendable {
     mutating func rollback() {
         guard let journal else { return }
         self.journal = nil
-        for (path, old) in journal.saved { nodes[path] = old }
+        for (path, old) in journal.saved { replace(path, with: old) }
         entryCounts = journal.entryCounts
     }
 
     /// Top-most nodes owned by `domid` (their subtrees go with them), in pre-order.
+    /// Guests only: dom0 is never released.
     func topmostNodes(ownedBy domid: UInt32) -> [String] {
+        precondition(domid != 0, "dom0 is never released")
+        var owned = ownedByGuest[domid] ?? []
+        owned.remove("/")
+        guard !owned.isEmpty else { return [] }
+        // Topmost: no ancestor owned too. Then visit only the ancestors of those, in tree order.
+        var topmost: Set<String> = []
+        var ancestors: Set<String> = []
+        for path in owned {
+            var chain: [String] = []
+            var isTopmost = true
+            XenstorePath.forEachSelfAndAncestor(path) { candidate in
+                guard candidate != path else { return }
+                if owned.contains(candidate) { isTopmost = false }
+                chain.append(candidate)
+            }
+            if isTopmost {
+                topmost.insert(path)
+                ancestors.formUnion(chain)
+            }
+        }
         var found: [String] = []
         func visit(_ path: String) {
-            guard let node = nodes[path] else { return }
-            if path != "/" && node.owner == domid {
+            if topmost.contains(path) {
                 found.append(path)
                 return
             }
+            guard ancestors.contains(path), let node = nodes[path] else { return }
             for child in node.children { visit(XenstorePath.child(of: path, named: child)) }
         }
         visit("/")

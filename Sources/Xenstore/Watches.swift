@@ -38,7 +38,8 @@ struct WatchRegistration: Sendable {
 /// one for P) rather than a scan of every watch — C 4.17 walks all connections' lists instead.
 struct WatchRegistry: Sendable {
     private var byPath: [String: [WatchRegistration]] = [:]
-    private var byConnection: [ConnectionID: [WatchKey]] = [:]
+    /// A set, so dropping one of a connection's thousands of watches is not a linear scan.
+    private var byConnection: [ConnectionID: Set<WatchKey>] = [:]
 
     func contains(_ key: WatchKey) -> Bool {
         byPath[key.path]?.contains { $0.key == key } ?? false
@@ -48,18 +49,17 @@ struct WatchRegistry: Sendable {
 
     mutating func add(_ registration: WatchRegistration) {
         byPath[registration.key.path, default: []].append(registration)
-        byConnection[registration.key.connection, default: []].append(registration.key)
+        byConnection[registration.key.connection, default: []].insert(registration.key)
     }
 
     @discardableResult
     mutating func remove(_ key: WatchKey) -> Bool {
-        guard var list = byPath[key.path], let index = list.firstIndex(where: { $0.key == key }) else { return false }
-        list.remove(at: index)
-        byPath[key.path] = list.isEmpty ? nil : list
-        if var keys = byConnection[key.connection], let position = keys.firstIndex(of: key) {
-            keys.remove(at: position)
-            byConnection[key.connection] = keys.isEmpty ? nil : keys
-        }
+        // Mutate in place: copying a connection's entry out of the dictionary would copy it whole.
+        guard let index = byPath[key.path]?.firstIndex(where: { $0.key == key }) else { return false }
+        byPath[key.path]!.remove(at: index)
+        if byPath[key.path]!.isEmpty { byPath[key.path] = nil }
+        byConnection[key.connection]?.remove(key)
+        if byConnection[key.connection]?.isEmpty == true { byConnection[key.connection] = nil }
         return true
     }
 

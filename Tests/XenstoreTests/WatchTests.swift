@@ -154,4 +154,32 @@ import Testing
         #expect(h.error(guest, .read("/")) == .ECONNRESET)
         #expect(h.state.domains.watchCounts[7] == nil)
     }
+
+    /// RELEASE finds a domain's nodes through the per-owner index: wherever they are, however
+    /// ownership moved, and not nodes whose ownership a failed transaction never changed.
+    @Test func releaseRemovesExactlyTheNodesTheDomainOwns() {
+        var h = Harness()
+        let dom0 = h.connect(0)
+        _ = h.run(dom0, .introduce(domid: 9, port: 1))
+        for path in ["/local/domain/9", "/backend/vbd/9/51712/frontend-copy", "/other/kept", "/other/given-back"] {
+            _ = h.run(dom0, .mkdir(path))
+        }
+        _ = h.run(dom0, .setPermissions("/local/domain/9", Harness.perms("n9")))
+        _ = h.run(dom0, .setPermissions("/backend/vbd/9", Harness.perms("n9")))
+        _ = h.run(dom0, .setPermissions("/other/given-back", Harness.perms("n9")))
+        _ = h.run(dom0, .setPermissions("/other/given-back", Harness.perms("n0")))
+        // Given inside a transaction that is then abandoned: the index must forget it.
+        guard case .success(.transaction(let tx)) = h.run(dom0, .transactionStart) else {
+            Issue.record("no transaction")
+            return
+        }
+        _ = h.run(dom0, .setPermissions("/other/kept", Harness.perms("n9")), tx: tx)
+        _ = h.run(dom0, .transactionEnd(commit: false), tx: tx)
+        _ = h.run(dom0, .release(9))
+        #expect(h.read(dom0, "/local/domain/9") == .failure(.ENOENT))
+        #expect(h.read(dom0, "/backend/vbd/9") == .failure(.ENOENT))
+        #expect(h.read(dom0, "/backend/vbd") == .success(""))
+        #expect(h.read(dom0, "/other/kept") == .success(""))
+        #expect(h.read(dom0, "/other/given-back") == .success(""))
+    }
 }
