@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import Testing
 
 @testable import Xenstore
@@ -85,6 +86,41 @@ import Testing
         task.cancel()
         #expect(await task.value >= 1)
         #expect(store.withState { $0.watches.contains(WatchKey(connection: dom0.id, path: "/other", token: "o")) } == false)
+    }
+
+    @Test func handlerWatchRunsInlineInCommitOrderUntilCancelled() throws {
+        let dom0 = store.connect()
+        let writer = store.connect()
+        let seen = Mutex<[String]>([])
+        let handle = try dom0.watch("/local/domain/8", token: "h") { event in
+            #expect(event.token == "h")
+            seen.withLock { $0.append(event.path) }
+        }
+        // Inline: the first event and each write's event are there when the call returns.
+        #expect(seen.withLock { $0 } == ["/local/domain/8"])
+        try writer.write("/local/domain/8/data/updated", "1")
+        try writer.write("/local/domain/80", "not below")
+        try writer.write("/local/domain/8/memory/target", "2")
+        #expect(seen.withLock { $0 } == ["/local/domain/8", "/local/domain/8/data/updated", "/local/domain/8/memory/target"])
+        #expect(throws: XenstoreError.EEXIST) { _ = try dom0.watch("/local/domain/8", token: "h") { _ in } }
+
+        // A handler may call the store; the events that causes come after it returns, in order.
+        let nested = Mutex<[String]>([])
+        let chained = try dom0.watch("/chain", token: "c") { event in
+            nested.withLock { $0.append(event.path) }
+            if event.path == "/chain/a" { try? dom0.write("/chain/b", "from handler") }
+        }
+        try writer.write("/chain/a", "1")
+        #expect(nested.withLock { $0 } == ["/chain", "/chain/a", "/chain/b"])
+        chained.cancel()
+
+        handle.cancel()
+        handle.cancel()
+        try writer.write("/local/domain/8/data/updated", "2")
+        #expect(seen.withLock { $0.count } == 3)
+        #expect(store.withState { $0.watches.contains(WatchKey(connection: dom0.id, path: "/local/domain/8", token: "h")) } == false)
+        // The same watch can be registered again once cancelled.
+        try dom0.watch("/local/domain/8", token: "h") { _ in }.cancel()
     }
 
     @Test func specialWatchesAndRelease() async throws {

@@ -41,13 +41,21 @@ final class XenstoreWatcher: Sendable {
 
     private struct State {
         var domains: [UInt32: Known] = [:]
-        var domainWatches: [UInt32: [Task<Void, Never>]] = [:]
-        /// Per watched domain: its devices (`kind/devid` → backend path) and their watch tasks.
-        var devices: [UInt32: [String: [Task<Void, Never>]]] = [:]
+        /// Watched domains and their watches; an entry exists from the moment watching starts,
+        /// before the watches are registered (outside the lock).
+        var domainWatches: [UInt32: [XenstoreWatchHandle]] = [:]
+        /// Per watched domain: its devices (`kind/devid`) and their backend-key watches.
+        var devices: [UInt32: [String: [XenstoreWatchHandle]]] = [:]
+        /// Bumped each time a domain starts being watched, so watches registered for an earlier
+        /// spell are dropped rather than stored.
+        var epochs: [UInt32: Int] = [:]
+        var nextEpoch = 0
         var stopped = false
     }
 
     private let state = Mutex(State())
+    /// Serialises domain-list refreshes (the two special watches run in separate tasks).
+    private let refreshing = Mutex(())
     private let events = Synchronization.Atomic<Int>(0)
     private let xs: XenstoreConnection
     private let hypervisor: any Hypervisor
@@ -85,15 +93,15 @@ final class XenstoreWatcher: Sendable {
                 }
             }
         }
-        let tasks = state.withLock { state -> [Task<Void, Never>] in
+        let handles = state.withLock { state -> [XenstoreWatchHandle] in
             state.stopped = true
-            var tasks = state.domainWatches.values.flatMap { $0 }
-            for devices in state.devices.values { tasks += devices.values.flatMap { $0 } }
+            var handles = state.domainWatches.values.flatMap { $0 }
+            for devices in state.devices.values { handles += devices.values.flatMap { $0 } }
             state.domainWatches = [:]
             state.devices = [:]
-            return tasks
+            return handles
         }
-        for task in tasks { task.cancel() }
+        for handle in handles { handle.cancel() }
     }
 
     /// Watch events handled so far.
@@ -103,64 +111,73 @@ final class XenstoreWatcher: Sendable {
 
     // MARK: domains
 
-    /// The domain-list diff. Runs under the lock so two refreshes cannot apply lists out of order.
+    /// The domain-list diff. Watches are registered outside the state lock: their first event
+    /// is delivered at registration, possibly on this thread, and its handler takes the lock.
     func refreshDomains() {
-        var signals: [String] = []
-        var toCancel: [Task<Void, Never>] = []
-        state.withLock { state in
-            guard !state.stopped else { return }
-            var current: [UInt32: Known] = [:]
-            for info in hypervisor.domainList() {
-                current[info.domid] = Known(uuid: info.uuid, shutdown: info.shutdown, reason: info.shutdownReason)
-            }
-            let domids = Set(current.keys).union(state.domains.keys)
-            for domid in domids.sorted() where current[domid] != state.domains[domid] {
-                let known = current[domid] ?? state.domains[domid]!
-                if domid > 0 && !metadata.exists(known.uuid) {
-                    logger.debug("ignoring unmanaged domain", metadata: ["domid": "\(domid)"])
-                    toCancel += removeWatches(domid, &state)
-                    continue
+        refreshing.withLock { _ in
+            var signals: [String] = []
+            var toCancel: [XenstoreWatchHandle] = []
+            var toWatch: [(domid: UInt32, uuid: String, epoch: Int)] = []
+            state.withLock { state in
+                guard !state.stopped else { return }
+                var current: [UInt32: Known] = [:]
+                for info in hypervisor.domainList() {
+                    current[info.domid] = Known(uuid: info.uuid, shutdown: info.shutdown, reason: info.shutdownReason)
                 }
-                signals.append(known.uuid)
-                let running = current[domid].map { !$0.shutdown || $0.reason == .softReset } ?? false
-                let watching = state.domainWatches[domid] != nil
-                if running && !watching {
-                    addWatches(domid, uuid: known.uuid, &state)
-                } else if !running && watching {
-                    toCancel += removeWatches(domid, &state)
+                let domids = Set(current.keys).union(state.domains.keys)
+                for domid in domids.sorted() where current[domid] != state.domains[domid] {
+                    let known = current[domid] ?? state.domains[domid]!
+                    if domid > 0 && !metadata.exists(known.uuid) {
+                        logger.debug("ignoring unmanaged domain", metadata: ["domid": "\(domid)"])
+                        toCancel += removeWatches(domid, &state)
+                        continue
+                    }
+                    signals.append(known.uuid)
+                    let running = current[domid].map { !$0.shutdown || $0.reason == .softReset } ?? false
+                    let watching = state.domainWatches[domid] != nil
+                    if running && !watching {
+                        logger.debug("watching domain", metadata: ["domid": "\(domid)", "vm": "\(known.uuid)"])
+                        state.nextEpoch += 1
+                        state.epochs[domid] = state.nextEpoch
+                        state.domainWatches[domid] = []
+                        state.devices[domid] = [:]
+                        toWatch.append((domid, known.uuid, state.nextEpoch))
+                    } else if !running && watching {
+                        toCancel += removeWatches(domid, &state)
+                    }
                 }
+                state.domains = current
             }
-            state.domains = current
-        }
-        for task in toCancel { task.cancel() }
-        for uuid in signals { internalUpdates.add(.vm(uuid)) }
-    }
-
-    private func addWatches(_ domid: UInt32, uuid: String, _ state: inout State) {
-        logger.debug("watching domain", metadata: ["domid": "\(domid)", "vm": "\(uuid)"])
-        state.domainWatches[domid] = Self.domainPaths(domid, uuid: uuid).map { path in
-            watchTask(path, token: Self.token(domid))
-        }
-        state.devices[domid] = [:]
-    }
-
-    private func removeWatches(_ domid: UInt32, _ state: inout State) -> [Task<Void, Never>] {
-        var tasks = state.domainWatches.removeValue(forKey: domid) ?? []
-        tasks += (state.devices.removeValue(forKey: domid) ?? [:]).values.flatMap { $0 }
-        if !tasks.isEmpty { logger.debug("stopped watching domain", metadata: ["domid": "\(domid)"]) }
-        return tasks
-    }
-
-    private func watchTask(_ path: String, token: String) -> Task<Void, Never> {
-        Task { [xs] in
-            let watch: XenstoreWatch
-            do throws(XenstoreError) {
-                watch = try xs.watch(path, token: token)
-            } catch {
-                self.logger.warning("cannot watch", metadata: ["path": "\(path)", "error": "\(error)"])
-                return
+            for handle in toCancel { handle.cancel() }
+            for (domid, uuid, epoch) in toWatch {
+                let handles = Self.domainPaths(domid, uuid: uuid).compactMap { watch($0, token: Self.token(domid)) }
+                let stale = state.withLock { state -> Bool in
+                    guard state.epochs[domid] == epoch, state.domainWatches[domid] != nil else { return true }
+                    state.domainWatches[domid]! += handles
+                    return false
+                }
+                if stale { for handle in handles { handle.cancel() } }
             }
-            for await event in watch { self.watchFired(event.path) }
+            for uuid in signals { internalUpdates.add(.vm(uuid)) }
+        }
+    }
+
+    private func removeWatches(_ domid: UInt32, _ state: inout State) -> [XenstoreWatchHandle] {
+        var handles = state.domainWatches.removeValue(forKey: domid) ?? []
+        handles += (state.devices.removeValue(forKey: domid) ?? [:]).values.flatMap { $0 }
+        state.epochs[domid] = nil
+        if !handles.isEmpty { logger.debug("stopped watching domain", metadata: ["domid": "\(domid)"]) }
+        return handles
+    }
+
+    /// A watch whose events are handled inline: `watchFired` only notes a signal, so a storm
+    /// of guest writes costs no task wake-ups.
+    private func watch(_ path: String, token: String) -> XenstoreWatchHandle? {
+        do throws(XenstoreError) {
+            return try xs.watch(path, token: token) { [weak self] event in self?.watchFired(event.path) }
+        } catch {
+            logger.warning("cannot watch", metadata: ["path": "\(path)", "error": "\(error)"])
+            return nil
         }
     }
 
@@ -220,20 +237,32 @@ final class XenstoreWatcher: Sendable {
                 if let backend = try? xs.read("\(dir)/\(devid)/backend") { listed["\(kind)/\(devid)"] = backend }
             }
         }
-        let toCancel = state.withLock { state -> [Task<Void, Never>] in
-            guard !state.stopped, var devices = state.devices[domid] else { return [] }
-            var cancelled: [Task<Void, Never>] = []
-            for (key, tasks) in devices where listed[key] == nil {
-                cancelled += tasks
+        var toWatch: [(key: String, backend: String)] = []
+        let (toCancel, epoch) = state.withLock { state -> ([XenstoreWatchHandle], Int?) in
+            guard !state.stopped, var devices = state.devices[domid] else { return ([], nil) }
+            var cancelled: [XenstoreWatchHandle] = []
+            for (key, handles) in devices where listed[key] == nil {
+                cancelled += handles
                 devices[key] = nil
             }
             for (key, backend) in listed where devices[key] == nil {
-                devices[key] = Self.backendKeys.map { watchTask("\(backend)/\($0)", token: Self.token(domid)) }
+                devices[key] = []
+                toWatch.append((key, backend))
             }
             state.devices[domid] = devices
-            return cancelled
+            return (cancelled, state.epochs[domid])
         }
-        for task in toCancel { task.cancel() }
+        for handle in toCancel { handle.cancel() }
+        guard let epoch else { return }
+        for (key, backend) in toWatch {
+            let handles = Self.backendKeys.compactMap { watch("\(backend)/\($0)", token: Self.token(domid)) }
+            let stale = state.withLock { state -> Bool in
+                guard state.epochs[domid] == epoch, state.devices[domid]?[key] != nil else { return true }
+                state.devices[domid]![key]! += handles
+                return false
+            }
+            if stale { for handle in handles { handle.cancel() } }
+        }
     }
 
     /// Reference §5.4: a backend reaching Connected (4) is evidence of PV drivers; losing it
