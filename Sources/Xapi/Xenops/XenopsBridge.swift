@@ -112,11 +112,20 @@ public final class XenopsBridge: Sendable {
         lanes.close()
     }
 
+    /// A lane holding a barrier, and any task's lane, run at the worker's priority: an API call
+    /// waits on them. Other VMs' signals run at low priority, so the executor serves them only
+    /// when nothing a caller waits for is ready (CA-87377's storm stays behind the barrier at
+    /// every level, not only in the lanes' order).
     private func runLaneWorker() async {
-        while let (lane, item) = await lanes.next() {
+        while let (lane, item, urgent) = await lanes.next() {
             switch item {
-            case .update(let id): apply(id)
-            case .wake(let barrier): wake(barrier: barrier)
+            case .update(let id) where urgent || Lanes.isTaskLane(lane):
+                apply(id)
+            case .update(let id):
+                let child = Task(priority: .low) { self.apply(id) }
+                await child.value
+            case .wake(let barrier):
+                wake(barrier: barrier)
             }
             lanes.finished(lane)
         }
@@ -305,7 +314,7 @@ final class Lanes: Sendable {
         var busy: Set<String> = []
         /// Lanes holding a barrier wake-up: served ahead of the others until it is done.
         var urgent: Set<String> = []
-        var idle: [CheckedContinuation<(String, Item)?, Never>] = []
+        var idle: [CheckedContinuation<(String, Item, Bool)?, Never>] = []
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -320,9 +329,11 @@ final class Lanes: Sendable {
 
     static func barrierLane(_ id: Int) -> String { "barrier:\(id)" }
 
+    static func isTaskLane(_ lane: String) -> Bool { lane.hasPrefix("task:") }
+
     /// Queues `item` on `lane`; an `urgent` item moves its lane to the front of the round-robin.
     func push(_ item: Item, lane: String, urgent: Bool = false) {
-        let handoff = state.withLock { s -> (CheckedContinuation<(String, Item)?, Never>, String, Item)? in
+        let handoff = state.withLock { s -> (CheckedContinuation<(String, Item, Bool)?, Never>, (String, Item, Bool))? in
             guard !s.closed else { return nil }
             if case .update(let id) = item {
                 guard s.waitingUpdates[lane, default: []].insert(id).inserted else { return nil }
@@ -338,15 +349,15 @@ final class Lanes: Sendable {
                 s.ready.append(lane)
             }
             guard !s.idle.isEmpty, let taken = Self.take(&s) else { return nil }
-            return (s.idle.removeLast(), taken.0, taken.1)
+            return (s.idle.removeLast(), taken)
         }
-        if let (worker, lane, item) = handoff { worker.resume(returning: (lane, item)) }
+        if let (worker, taken) = handoff { worker.resume(returning: taken) }
     }
 
-    /// The next item of the next ready lane; nil once closed.
-    func next() async -> (String, Item)? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<(String, Item)?, Never>) in
-            let immediate = state.withLock { s -> (String, Item)?? in
+    /// The next item of the next ready lane, and whether that lane holds a barrier; nil once closed.
+    func next() async -> (String, Item, Bool)? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<(String, Item, Bool)?, Never>) in
+            let immediate = state.withLock { s -> (String, Item, Bool)?? in
                 if s.closed { return .some(nil) }
                 if let taken = Self.take(&s) { return .some(taken) }
                 s.idle.append(continuation)
@@ -356,9 +367,10 @@ final class Lanes: Sendable {
         }
     }
 
-    private static func take(_ s: inout State) -> (String, Item)? {
+    private static func take(_ s: inout State) -> (String, Item, Bool)? {
         while let lane = s.ready.popFirst() {
             guard var queue = s.queues[lane], let item = queue.popFirst() else { continue }
+            let urgent = s.urgent.contains(lane)
             s.queues[lane] = queue.isEmpty ? nil : queue
             if case .wake = item, !queue.contains(where: { if case .wake = $0 { true } else { false } }) {
                 s.urgent.remove(lane)
@@ -366,26 +378,26 @@ final class Lanes: Sendable {
             if case .update(let id) = item { s.waitingUpdates[lane]?.remove(id) }
             if s.waitingUpdates[lane]?.isEmpty == true { s.waitingUpdates[lane] = nil }
             s.busy.insert(lane)
-            return (lane, item)
+            return (lane, item, urgent)
         }
         return nil
     }
 
     /// A worker finished `lane`'s item: the lane goes to the back of the round-robin if it has more.
     func finished(_ lane: String) {
-        let handoff = state.withLock { s -> (CheckedContinuation<(String, Item)?, Never>, String, Item)? in
+        let handoff = state.withLock { s -> (CheckedContinuation<(String, Item, Bool)?, Never>, (String, Item, Bool))? in
             s.busy.remove(lane)
             if s.queues[lane]?.isEmpty == false {
                 if s.urgent.contains(lane) { s.ready.prepend(lane) } else { s.ready.append(lane) }
             }
             guard !s.idle.isEmpty, let taken = Self.take(&s) else { return nil }
-            return (s.idle.removeLast(), taken.0, taken.1)
+            return (s.idle.removeLast(), taken)
         }
-        if let (worker, lane, item) = handoff { worker.resume(returning: (lane, item)) }
+        if let (worker, taken) = handoff { worker.resume(returning: taken) }
     }
 
     func close() {
-        let (idle, waiters) = state.withLock { s -> ([CheckedContinuation<(String, Item)?, Never>], [CheckedContinuation<Void, Never>]) in
+        let (idle, waiters) = state.withLock { s -> ([CheckedContinuation<(String, Item, Bool)?, Never>], [CheckedContinuation<Void, Never>]) in
             s.closed = true
             defer { s.idle = []; s.closeWaiters = [] }
             return (s.idle, s.closeWaiters)

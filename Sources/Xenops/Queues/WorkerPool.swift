@@ -118,6 +118,14 @@ final class WorkerPool<Item: QueueItem>: Sendable {
         })
     }
 
+    /// Runs a background check (a coalescing item) at low priority. The executor serves higher
+    /// priorities first, so a storm of checks, however deep, never queues ahead of the steps of
+    /// a requested operation or of the API calls waiting on it.
+    static func inBackground(_ body: @escaping @Sendable () async -> Void) async {
+        let child = Task(priority: .low, operation: body)
+        await withTaskCancellationHandler { await child.value } onCancel: { child.cancel() }
+    }
+
     private func isLeaving(_ worker: Int) -> Bool {
         state.withLock {
             if case .shutdownRequested = $0.workers[worker] { return true }
@@ -132,7 +140,11 @@ final class WorkerPool<Item: QueueItem>: Sendable {
                 if case .shutdownRequested = state.workers[worker] { return }
                 state.workers[worker] = .processing(item)
             }
-            await execute(item)
+            if item.coalescingKey == nil {
+                await execute(item)
+            } else {
+                await Self.inBackground { [execute] in await execute(item) }
+            }
             queues.finished(tag: tag)
             finally(item)
             state.withLock { state in
