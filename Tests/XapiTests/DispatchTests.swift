@@ -37,6 +37,26 @@ import Testing
         #expect(await h.error("host.dmesg", .string(h.api.localHost())) == ["NOT_IMPLEMENTED", "host.dmesg"])
     }
 
+    /// Every write to a row, a reverse set included, shows in the next get_record.
+    @Test func cachedRecordsFollowEveryChange() async throws {
+        let h = try await Harness()
+        let vm = try await h.vms()[0]
+        let first = try await h.value("VM.get_record", .string(vm)).structureValue!
+        #expect(try await h.value("VM.get_record", .string(vm)).structureValue! == first)
+        _ = try await h.value("VM.set_name_label", .string(vm), .string("renamed"))
+        #expect(try await h.value("VM.get_record", .string(vm)).structureValue!["name_label"] == .string("renamed"))
+        _ = try await h.value("VM.add_to_other_config", .string(vm), .string("k"), .string("v"))
+        #expect(try await h.value("VM.get_record", .string(vm)).structureValue!["other_config"]?.structureValue?["k"] == .string("v"))
+        let vbds = first["VBDs"]?.arrayValue ?? []
+        try #require(!vbds.isEmpty)
+        _ = try await h.value("VBD.destroy", vbds[0])
+        let after = try await h.value("VM.get_record", .string(vm)).structureValue!
+        #expect(after["VBDs"]?.arrayValue?.contains(vbds[0]) == false)
+        #expect(after["VBDs"]?.arrayValue?.count == vbds.count - 1)
+        _ = try await h.value("VM.destroy", .string(vm))
+        #expect(await h.error("VM.get_record", .string(vm)) == ["HANDLE_INVALID", "VM", vm])
+    }
+
     @Test func recordsLookupsAndHandles() async throws {
         let h = try await Harness()
         let vm = try await h.vms()[0]

@@ -79,6 +79,7 @@ struct Fanout: AsyncParsableCommand {
     @OptionGroup var target: Target
     @Option var clients = 1000
     @Option var rounds = 20
+    @Flag(help: "Print every round's time until all answered.") var verbose = false
 
     func run() async throws {
         let client = Client(target: target)
@@ -95,6 +96,7 @@ struct Fanout: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(clients >= 500 ? 1500 : 300))   // let every call park
             let start = now()
             _ = try await client.call(control, "VM.set_name_label", [.string(session), .string(vm), .string("fanout \(round)")])
+            let written = now()
             // Wait for all before looking at any, so the client stays idle while answers arrive.
             let responses = try await EventLoopFuture.whenAllSucceed(futures, on: futures[0].eventLoop).get()
             var last: UInt64 = 0
@@ -108,6 +110,10 @@ struct Fanout: AsyncParsableCommand {
             }
             token = next
             roundTimes.append(Double(last - start))
+            if verbose {
+                let first = responses.map(\.completedAt).min() ?? start
+                print("round \(round) all-answered_ms=\(ms(Double(last - start))) first-answer_ms=\(ms(Double(first - start))) set_name_label_ms=\(ms(Double(written - start)))")
+            }
         }
         print("fanout clients=\(clients) rounds=\(rounds) all-answered p50_ms=\(ms(percentile(roundTimes, 50))) p99_ms=\(ms(percentile(roundTimes, 99))) per-client p50_ms=\(ms(percentile(perClient, 50))) p99_ms=\(ms(percentile(perClient, 99)))")
         for c in connections { await c.close() }
