@@ -20,6 +20,8 @@ final class WorkerPool<Item: QueueItem>: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Requested (non-coalescing) items being run by this pool's workers.
+    private let requestedRunning = Synchronization.Atomic<Int>(0)
     let queues: WorkQueues<Item>
     private let execute: @Sendable (Item) async -> Void
     private let finally: @Sendable (Item) -> Void
@@ -118,9 +120,10 @@ final class WorkerPool<Item: QueueItem>: Sendable {
         })
     }
 
-    /// Runs a background check (a coalescing item) at low priority. The executor serves higher
-    /// priorities first, so a storm of checks, however deep, never queues ahead of the steps of
-    /// a requested operation or of the API calls waiting on it.
+    /// Runs a background check (a coalescing item) at low priority while a requested operation
+    /// is queued or running. The executor serves higher priorities first, so a storm of checks,
+    /// however deep, never queues ahead of that operation's steps or of the API call waiting on
+    /// it; with no operation in flight, checks run at full speed.
     static func inBackground(_ body: @escaping @Sendable () async -> Void) async {
         let child = Task(priority: .low, operation: body)
         await withTaskCancellationHandler { await child.value } onCancel: { child.cancel() }
@@ -141,9 +144,13 @@ final class WorkerPool<Item: QueueItem>: Sendable {
                 state.workers[worker] = .processing(item)
             }
             if item.coalescingKey == nil {
+                requestedRunning.add(1, ordering: .relaxed)
                 await execute(item)
-            } else {
+                requestedRunning.subtract(1, ordering: .relaxed)
+            } else if requestedRunning.load(ordering: .relaxed) > 0 || queues.requestedWaiting {
                 await Self.inBackground { [execute] in await execute(item) }
+            } else {
+                await execute(item)
             }
             queues.finished(tag: tag)
             finally(item)
