@@ -72,6 +72,9 @@ final class Durability: Sendable {
 
     /// Returns once everything up to `generation` is on disk (at once when persistence is off).
     func wait(for generation: Int64) async {
+        // Most calls wrote nothing new: answer without suspending, which would cost a trip
+        // through the executor on every request.
+        if state.withLock({ !$0.enabled || $0.durableGeneration >= generation }) { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { s -> Bool in
                 if !s.enabled || s.durableGeneration >= generation { return true }
