@@ -26,6 +26,11 @@ extension XenopsBridge {
 
     private func apply(_ state: VMState, to vm: String, uuid: String, in s: inout DatabaseState) throws(XapiError) {
         let t = tables
+        // allowed_operations depends on the VM's row, its metrics' domain type and its guest
+        // metrics' drivers and features: recomputed only when one of those changed, not for a
+        // guest agent's heartbeat (`data/updated` moves only `last_updated`).
+        let metricsRef = try s.get(t.vm, vm, "metrics").stringValue ?? nullRef
+        let before = (try s.row(t.vm, vm).modified, (try? s.row(t.vmMetrics, metricsRef))?.modified)
         let powerState = state.powerState.rawValue
         if try s.get(t.vm, vm, "power_state").stringValue != powerState {
             // xenopsd keeps the metadata of a halted VM here (xapi deletes it); the next start
@@ -56,8 +61,9 @@ extension XenopsBridge {
                 }
             }
         }
-        if live { try syncGuestMetrics(vm, state, in: &s) }
-        VMOperations.refresh(vm: vm, in: &s, tables: t)
+        let guestChanged = live ? try syncGuestMetrics(vm, state, in: &s) : false
+        let after = (try s.row(t.vm, vm).modified, (try? s.row(t.vmMetrics, metricsRef))?.modified)
+        if guestChanged || after != before { VMOperations.refresh(vm: vm, in: &s, tables: t) }
     }
 
     private func domainType(_ type: VMState.DomainType) -> String {
@@ -96,16 +102,18 @@ extension XenopsBridge {
 
     /// The guest agent's keys as `VM_guest_metrics` (xen-api ocaml/xapi/xapi_guest_agent.ml):
     /// created when the agent first reports, rewritten only when something it reports changed.
-    private func syncGuestMetrics(_ vm: String, _ state: VMState, in s: inout DatabaseState) throws(XapiError) {
+    /// Whether anything but `last_updated` changed.
+    private func syncGuestMetrics(_ vm: String, _ state: VMState, in s: inout DatabaseState) throws(XapiError) -> Bool {
         let t = tables
         let report = GuestAgentReport(state.guestAgent)
-        guard report.hasData || state.pvDriversDetected else { return }
+        guard report.hasData || state.pvDriversDetected else { return false }
         var metrics = try s.get(t.vm, vm, "guest_metrics").stringValue ?? nullRef
+        var changed = false
         if !s.contains(t.vmGuestMetrics, metrics) {
             metrics = try s.create(t.vmGuestMetrics, ["last_updated": .dateTime(.now())])
             try s.set(t.vm, vm, "guest_metrics", .string(metrics))
+            changed = true
         }
-        var changed = false
         func put(_ field: String, _ value: Value) throws(XapiError) {
             if try s.get(t.vmGuestMetrics, metrics, field) != value {
                 try s.set(t.vmGuestMetrics, metrics, field, value)
@@ -125,6 +133,7 @@ extension XenopsBridge {
         if changed || report.updated != nil {
             try s.update(t.vmGuestMetrics, metrics, "last_updated", .dateTime(report.updated ?? .now()))
         }
+        return changed
     }
 
     func updateVBD(_ device: DeviceID) {
