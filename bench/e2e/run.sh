@@ -18,16 +18,20 @@ stop_server "$SERVER_PID"
 
 # VM.start of one VM, idle vs while a storm of signals for every other VM is being processed
 # (CA-87377): 100 writes of each running guest's data/updated through the xenstore socket.
+# Idle is measured twice: before the other VMs start, and with them running before the storm.
 for loop in parallel fifo; do
     port=$(free_port)
     start_server "$port" --demo-vms "$((VMS + 1))" --simulation instant --guest-agent-period 0 --events-loop "$loop" \
         --xenstore-socket "/tmp/xapi-bench-$port.xs"
-    "$LOAD" start-latency --port "$port" --password bench --repeats 5 --label "$loop, idle" | tee "/tmp/xapi-bench-idle-$loop"
+    "$LOAD" start-latency --port "$port" --password bench --repeats 10 --label "$loop, idle" | tee "/tmp/xapi-bench-idle-$loop"
     "$LOAD" boot-storm --port "$port" --password bench --vms "$VMS" --callers 16 > /dev/null
+    sleep 2  # let the boot storm's last signals settle
+    "$LOAD" start-latency --port "$port" --password bench --repeats 10 --label "$loop, idle with $VMS running" \
+        | tee "/tmp/xapi-bench-running-$loop"
     "$LOAD" signal-storm --port "$port" --password bench --xenstore-socket "/tmp/xapi-bench-$port.xs" --writes "$((VMS * 100))" &
     storm=$!
     sleep 0.3
-    "$LOAD" start-latency --port "$port" --password bench --repeats 5 --label "$loop, storm of $((VMS * 100)) signals for $VMS VMs" \
+    "$LOAD" start-latency --port "$port" --password bench --repeats 10 --label "$loop, storm of $((VMS * 100)) signals for $VMS VMs" \
         | tee "/tmp/xapi-bench-storm-$loop"
     wait "$storm"
     stop_server "$SERVER_PID"
@@ -35,8 +39,11 @@ done
 python3 - <<'PY'
 import re
 def p50(path): return float(re.search(r"p50_ms=([\d.]+)", open(path).read()).group(1))
+# Two baselines: the idle server before the boot storm, and the same server with every other VM
+# running but no storm (the storm's own effect, with the population held equal).
 for loop in ("parallel", "fifo"):
-    idle, storm = p50(f"/tmp/xapi-bench-idle-{loop}"), p50(f"/tmp/xapi-bench-storm-{loop}")
-    print(f"barrier-under-storm loop={loop} idle_ms={idle:.1f} storm_ms={storm:.1f} ratio={storm / idle:.2f}" +
+    idle, running, storm = (p50(f"/tmp/xapi-bench-{kind}-{loop}") for kind in ("idle", "running", "storm"))
+    print(f"barrier-under-storm loop={loop} idle_ms={idle:.1f} idle_running_ms={running:.1f} storm_ms={storm:.1f} "
+          f"ratio={storm / idle:.2f} ratio_same_population={storm / running:.2f}" +
           (" (target <= 1.5)" if loop == "parallel" else ""))
 PY
