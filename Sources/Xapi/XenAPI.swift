@@ -22,6 +22,7 @@ public final class XenAPI: Sendable {
     public let bridge: XenopsBridge?
     let eventPacer = EventPacer()
     let eventFromCache = EventFromCache()
+    let recordCache = RecordCache()
 
     public init(database: Database, configuration: XapiConfiguration, logger: Logger,
                 xenops: Xenops? = nil, eventsLoop: XenopsBridge.LoopMode = .parallel, eventsWorkers: Int = 4,

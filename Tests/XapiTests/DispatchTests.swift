@@ -37,7 +37,8 @@ import Testing
         #expect(await h.error("host.dmesg", .string(h.api.localHost())) == ["NOT_IMPLEMENTED", "host.dmesg"])
     }
 
-    /// Every write to a row, a reverse set included, shows in the next get_record.
+    /// get_record answers are cached per row generation: every write to the row, a reverse set
+    /// included, must show in the next answer.
     @Test func cachedRecordsFollowEveryChange() async throws {
         let h = try await Harness()
         let vm = try await h.vms()[0]

@@ -11,7 +11,15 @@ public enum ObjectAPI {
         let params = Array(message.callParameters)
         switch message.name {
         case "get_record":
-            return { call in .structure(try call.database.read { s throws(XapiError) in try s.record(table, call.string(0)) }) }
+            return { call in
+                let ref = call.string(0)
+                let answer = try call.database.read { s throws(XapiError) -> SharedAnswer in
+                    let row = try s.row(table, ref)
+                    return call.api.recordCache.answer(for: ref, modified: row.modified) { .structure(s.record(of: row, table: table)) }
+                }
+                call.reply.share(answer)
+                return answer.value
+            }
         case "get_by_uuid":
             return { call in .string(try call.database.read { s throws(XapiError) in try s.ref(uuid: call.string(0), in: table) }) }
         case "get_by_name_label" where schema.nameLabelField != nil:
