@@ -44,8 +44,9 @@ public struct XapiRPCHandler: RPCHandler {
         }
         switch await perform(request.method, request.params, context) {
         case .value(let value): return .ok(body: JSONRPC.success(value, for: request))
-        // JSON-RPC answers carry the request's id, so only the value is shared.
-        case .shared(let answer): return .ok(body: JSONRPC.success(answer.value, for: request))
+        // JSON-RPC answers carry the request's id, so only the result's encoding is shared.
+        case .shared(let answer):
+            return .ok(body: JSONRPC.success(encodedResult: answer.encoded(as: "json-result", JSONRPC.encodedResult), for: request))
         case .failure(let error): return .ok(body: JSONRPC.failure(error.errorDescription, for: request))
         }
     }

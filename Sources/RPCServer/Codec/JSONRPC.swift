@@ -77,16 +77,33 @@ public enum JSONRPC {
 
     /// v1 `{"result":V,"error":null,"id":ID}`, v2 `{"jsonrpc":"2.0","result":V,"id":ID}`.
     public static func success(_ value: Value, for request: Request) -> [UInt8] {
+        success(for: request) { value.writeJSON(into: &$0) }
+    }
+
+    /// As `success(_:for:)` with the result already encoded (an answer shared by several calls:
+    /// only the id differs between them).
+    public static func success(encodedResult: [UInt8], for request: Request) -> [UInt8] {
+        success(for: request) { $0.append(contentsOf: encodedResult) }
+    }
+
+    /// The JSON encoding of a result, as `success(encodedResult:for:)` takes it.
+    public static func encodedResult(_ value: Value) -> [UInt8] {
+        var out: [UInt8] = []
+        value.writeJSON(into: &out)
+        return out
+    }
+
+    private static func success(for request: Request, writeResult: (inout [UInt8]) -> Void) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(128)
         switch request.version {
         case .v1:
             out.appendASCII("{\"result\":")
-            value.writeJSON(into: &out)
+            writeResult(&out)
             out.appendASCII(",\"error\":null,\"id\":")
         case .v2:
             out.appendASCII("{\"jsonrpc\":\"2.0\",\"result\":")
-            value.writeJSON(into: &out)
+            writeResult(&out)
             out.appendASCII(",\"id\":")
         }
         request.id.writeJSON(into: &out)

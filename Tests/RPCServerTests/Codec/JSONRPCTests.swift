@@ -76,6 +76,16 @@ import XapiDB
     }
 
     /// Task results are XML fragments even over JSON-RPC (trap 15).
+    /// A shared answer's result is encoded once; each caller's response only adds its own id.
+    @Test func preEncodedResultsGiveTheSameBytes() {
+        let value = Value.structure(["name_label": .string("a \"b\""), "VCPUs_max": .int(2), "tags": .array([])])
+        let encoded = JSONRPC.encodedResult(value)
+        for r in [JSONRPC.Request(version: .v1, id: .int(7), method: "m", params: []),
+                  JSONRPC.Request(version: .v2, id: .string("x"), method: "m", params: [])] {
+            #expect(JSONRPC.success(encodedResult: encoded, for: r) == JSONRPC.success(value, for: r))
+        }
+    }
+
     @Test func taskResultTravelsAsAString() {
         let r = JSONRPC.Request(version: .v2, id: .int(1), method: "task.get_result", params: [])
         let fragment = Value.string("OpaqueRef:vm").xmlrpcFragment
