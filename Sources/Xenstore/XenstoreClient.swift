@@ -126,23 +126,11 @@ public final class XenstoreConnection: Sendable {
     /// Watches `path` (absolute, relative to this domain's home, or `@introduceDomain` /
     /// `@releaseDomain`) and everything below it. The first event arrives at once.
     public func watch(_ path: String, token: String = "") throws(XenstoreError) -> XenstoreWatch {
-        let canonical = try XenstorePath.resolve(
-            path, domid: domid, allowSpecial: true, pathMax: daemon.configuration.quotas.pathMax
-        ).absolute
         let (stream, continuation) = AsyncStream.makeStream(
             of: WatchEvent.self, bufferingPolicy: .bufferingOldest(daemon.configuration.watchStreamBufferLimit))
-        let route = InProcessWatchRouter.Route(path: canonical, token: token)
-        try router.add(route, .stream(continuation))
-        continuation.onTermination = { [daemon, id, router] _ in
-            router.remove(route)
-            _ = daemon.perform(.unwatch(path, token: token), on: id)
-        }
-        do throws(XenstoreError) {
-            _ = try perform(.watch(path, token: token))
-        } catch {
-            router.remove(route)
-            throw error
-        }
+        let route = try register(path, token: token, .stream(continuation))
+        // Not capturing the connection: its streams must not keep it alive (its deinit closes them).
+        continuation.onTermination = { [daemon, id, router] _ in Self.unregister(path, route, daemon, id, router) }
         return XenstoreWatch(path: path, token: token, stream: stream, connection: self)
     }
 
@@ -153,18 +141,35 @@ public final class XenstoreConnection: Sendable {
     /// `cancel()` on the result, `resetWatches()` or the connection's end.
     public func watch(_ path: String, token: String = "",
                       handler: @escaping @Sendable (WatchEvent) -> Void) throws(XenstoreError) -> XenstoreWatchHandle {
+        let route = try register(path, token: token, .handler(handler))
+        return XenstoreWatchHandle(path: path, route: route, connection: self)
+    }
+
+    /// Routes the watch's events to `receiver`, then registers it with the store.
+    private func register(_ path: String, token: String,
+                          _ receiver: InProcessWatchRouter.Receiver) throws(XenstoreError) -> InProcessWatchRouter.Route {
         let canonical = try XenstorePath.resolve(
             path, domid: domid, allowSpecial: true, pathMax: daemon.configuration.quotas.pathMax
         ).absolute
         let route = InProcessWatchRouter.Route(path: canonical, token: token)
-        try router.add(route, .handler(handler))
+        try router.add(route, receiver)
         do throws(XenstoreError) {
             _ = try perform(.watch(path, token: token))
         } catch {
             router.remove(route)
             throw error
         }
-        return XenstoreWatchHandle(path: path, route: route, connection: self)
+        return route
+    }
+
+    func unregister(_ path: String, _ route: InProcessWatchRouter.Route) {
+        Self.unregister(path, route, daemon, id, router)
+    }
+
+    private static func unregister(_ path: String, _ route: InProcessWatchRouter.Route, _ daemon: XenstoreDaemon,
+                                   _ id: ConnectionID, _ router: InProcessWatchRouter) {
+        router.remove(route)
+        _ = daemon.perform(.unwatch(path, token: route.token), on: id)
     }
 
     /// Removes every watch and aborts every transaction of this connection (RESET_WATCHES).
@@ -312,8 +317,7 @@ public final class XenstoreWatchHandle: Sendable {
 
     public func cancel() {
         guard !cancelled.exchange(true, ordering: .relaxed) else { return }
-        connection.router.remove(route)
-        _ = connection.daemon.perform(.unwatch(path, token: route.token), on: connection.id)
+        connection.unregister(path, route)
     }
 }
 
