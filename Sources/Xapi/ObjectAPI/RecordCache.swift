@@ -1,11 +1,11 @@
 import Synchronization
 import XapiDB
 
-/// The last `get_record` answers (refs are unique across classes), each valid while its row is unchanged (a row's
-/// `modified` generation moves on every write to it, reverse sets included). A client that
-/// re-reads the same objects — a GUI refreshing a view, a script polling — then costs neither
-/// building the record again nor encoding it: `SharedAnswer` keeps its wire bytes. Bounded, so
-/// memory does not grow with the pool: when full, the cache starts over.
+/// The last `get_record` answers, by ref (refs are unique across classes), each valid while its
+/// row is unchanged: a row's `modified` generation moves on every write to it, reverse sets
+/// included. A client that re-reads the same objects (a GUI refreshing a view, a script
+/// polling) then costs neither building the record again nor encoding it, as `SharedAnswer`
+/// keeps its wire bytes. Bounded, so memory does not grow with the pool: when full, it starts over.
 final class RecordCache: Sendable {
     static let capacity = 1024
 

@@ -120,10 +120,11 @@ final class WorkerPool<Item: QueueItem>: Sendable {
         })
     }
 
-    /// Runs a background check (a coalescing item) at low priority while a requested operation
-    /// is queued or running. The executor serves higher priorities first, so a storm of checks,
-    /// however deep, never queues ahead of that operation's steps or of the API call waiting on
-    /// it; with no operation in flight, checks run at full speed.
+    /// Runs a background check (a coalescing item) as a low-priority child task while a
+    /// requested operation is queued or running, so that the executor orders a storm of checks
+    /// behind that operation's steps (bench/e2e: a `VM.start` under a storm of 100,000 signals
+    /// nearer its idle time). With no operation in flight, checks run at full speed: always
+    /// running them low let busy in-process guest agents starve them.
     static func inBackground(_ body: @escaping @Sendable () async -> Void) async {
         let child = Task(priority: .low, operation: body)
         await withTaskCancellationHandler { await child.value } onCancel: { child.cancel() }
