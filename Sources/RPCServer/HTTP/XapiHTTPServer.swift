@@ -237,7 +237,8 @@ struct HTTPConnection: Sendable {
             )
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(IdleStateHandler(allTimeout: TimeAmount(configuration.idleTimeout)))
-            try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+            // NIO's request decoder; everything else of HTTP/1 is in `HTTPConnectionHandler`.
+            try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             try pipeline.addHandler(handler)
             let connection = HTTPConnection(
                 channel: channel,
@@ -271,37 +272,32 @@ struct HTTPConnection: Sendable {
     }
 
     private func respond(to request: HTTPRequest, with rpc: any RPCHandler) async -> HTTPResponse {
-        let allocator = self.channel.allocator
         switch HTTPRoute(method: request.method, path: request.path) {
         case .xmlrpc:
             let reply = await rpc.xmlrpc(body: request.body, context: self.context(for: request))
-            return self.render(reply, contentType: XapiResponses.xmlContentType, for: request)
+            return self.render(reply, contentType: .xml, for: request)
         case .jsonrpc:
             let reply = await rpc.jsonrpc(body: request.body, context: self.context(for: request))
-            return self.render(reply, contentType: XapiResponses.jsonContentType, for: request)
+            return self.render(reply, contentType: .json, for: request)
         case .diagnostics:
             let document = await rpc.diagnostics()
-            return XapiResponses.rpc(
-                allocator.buffer(bytes: document),
-                contentType: XapiResponses.jsonContentType,
-                for: request
-            )
+            return XapiResponses.rpc(document, contentType: .json, for: request)
         case .corsPreflight:
-            return XapiResponses.corsPreflight(for: request, allocator: allocator)
+            return XapiResponses.corsPreflight(for: request)
         case .notFound:
-            return XapiResponses.notFound(path: request.path, version: request.version, allocator: allocator)
+            return XapiResponses.notFound(path: request.path, version: request.version)
         case .methodNotImplemented:
-            return XapiResponses.methodNotImplemented(request.method, version: request.version, allocator: allocator)
+            return XapiResponses.methodNotImplemented(request.method, version: request.version)
         }
     }
 
-    private func render(_ reply: RPCReply, contentType: String, for request: HTTPRequest) -> HTTPResponse {
+    private func render(_ reply: RPCReply, contentType: RPCContentType, for request: HTTPRequest) -> HTTPResponse {
         switch reply {
         case .ok(let body):
-            return XapiResponses.rpc(self.channel.allocator.buffer(bytes: body), contentType: contentType, for: request)
+            return XapiResponses.rpc(body, contentType: contentType, for: request)
         case .transportFailure(let message):
             self.logger.debug("RPC transport failure", metadata: ["path": "\(request.path)", "reason": "\(message)"])
-            return XapiResponses.internalError(message: message, version: request.version, allocator: self.channel.allocator)
+            return XapiResponses.internalError(message: message, version: request.version)
         }
     }
 
