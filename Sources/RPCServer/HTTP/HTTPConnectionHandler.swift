@@ -10,7 +10,7 @@ import NIOHTTP1
 /// It does what NIO's `HTTPServerPipelineHandler`, `HTTPServerProtocolErrorHandler`,
 /// `NIOHTTPResponseHeadersValidator` and `HTTPResponseEncoder` did for this server, byte for
 /// byte, in one place: requests are answered one at a time and in order (parts of a pipelined
-/// request wait, and reading pauses, until the response before it is out); a request NIO cannot
+/// request wait until the response before it is out); a request NIO cannot
 /// parse gets `400 Bad Request` and the connection closes; quiescing closes an idle connection
 /// at once and a busy one after its response, marked `connection: close`; a response to `HEAD`
 /// has no body. Each response leaves as one buffer in one write and one flush: through those
@@ -25,6 +25,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
     private enum Buffered {
         case part(HTTPServerRequestPart)
         case error(any Error)
+        /// The peer shut down its side (half-closure is on so that it can still be answered).
+        case inputClosed
     }
 
     /// Graceful shutdown (`ChannelShouldQuiesceEvent`) as NIO's pipeline handler ran it.
@@ -41,7 +43,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var buffered = CircularBuffer<Buffered>(initialCapacity: 0)
-    /// A `read()` held back while a response was pending.
+    /// A `read()` held back while parts of a pipelined request wait.
     private var readPending = false
     private var quiescing = Quiescing.no
     /// Whether the request being answered is a `HEAD`, whose response has no body.
@@ -113,6 +115,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
                 self.logger.debug("closing idle connection")
                 context.close(promise: nil)
             }
+        case let event as ChannelEvent where event == .inputClosed:
+            // Answer what was asked before the peer stopped sending, then close; as before,
+            // when reading paused during every request and the end of input showed only after.
+            if self.awaitingResponse {
+                self.buffered.append(.inputClosed)
+            } else {
+                context.close(promise: nil)
+            }
         case is ChannelShouldQuiesceEvent:
             switch self.assembler.state {
             case .awaitingResponse:
@@ -149,7 +159,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// Malformed HTTP gets a 400 (responses are written whole, so none is ever half out);
     /// either way only this connection is affected.
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
-        if error is HTTPParserError {
+        // A request cut short by the end of input found the channel already closed before
+        // half-closure was enabled: it still gets no answer.
+        if let error = error as? HTTPParserError, error != .invalidEOFState {
             self.writeRaw(XapiResponses.badRequest, context: context)
         }
         self.logger.debug("connection error", metadata: ["error": "\(error)"])
@@ -159,14 +171,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Outbound
 
+    /// Reading goes on while a request is being answered, so that the socket keeps its
+    /// registration (pausing and resuming it cost two `epoll_ctl` calls per request); it pauses
+    /// only when something arrives meanwhile, i.e. for a client that pipelines.
     func read(context: ChannelHandlerContext) {
         if case .afterResponse = self.quiescing, !self.awaitingResponse {
             return
         }
-        if self.awaitingResponse {
-            self.readPending = true
-        } else {
+        if self.buffered.isEmpty {
             context.read()
+        } else {
+            self.readPending = true
         }
     }
 
@@ -184,11 +199,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
 
         while !self.awaitingResponse, let event = self.buffered.popFirst() {
             switch event {
-            case .part(let part): self.receive(part, context: context)
-            case .error(let error): self.fail(error, context: context)
+            case .part(let part):
+                self.receive(part, context: context)
+            case .error(let error):
+                self.fail(error, context: context)
+                return
+            case .inputClosed:
+                context.close(promise: nil)
+                return
             }
         }
-        if self.readPending, !self.awaitingResponse {
+        if self.readPending, self.buffered.isEmpty {
             self.readPending = false
             context.read()
         }

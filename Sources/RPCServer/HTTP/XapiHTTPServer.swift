@@ -164,6 +164,8 @@ public struct XapiHTTPServer: Service {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // The connection handler closes at the end of input, after answering what came before.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 HTTPConnection.initialize(
                     channel,
