@@ -99,6 +99,13 @@ let package = Package(
             path: "bench/codec",
             swiftSettings: upcoming
         ),
+        // The RPC path without HTTP (decode, dispatch, record, encode), in process.
+        .executableTarget(
+            name: "rpc-path-bench",
+            dependencies: ["RPCServer", "Xapi", "XapiDB", .product(name: "Logging", package: "swift-log")],
+            path: "bench/rpc/path",
+            swiftSettings: upcoming
+        ),
         // xenstored alone on a unix socket (tests, benchmarks against C xenstored).
         .executableTarget(
             name: "xenstored",

@@ -32,8 +32,7 @@ public final class XenAPI: Sendable {
         self.logger = logger
         self.tables = Tables(database)
         decoder = ParameterDecoder(model: database.model)
-        methods = MethodTable(model: database.model)
-        sessions = SessionManager(tables: tables)
+        sessions = SessionManager(tables: tables, model: database.model)
         let tables = Tables(database)
         let tasks = TaskManager(database: database, tables: tables)
         self.tasks = tasks
@@ -50,6 +49,10 @@ public final class XenAPI: Sendable {
         handlers.merge(Lifecycle.all) { $1 }
         handlers.merge(extraHandlers) { $1 }
         self.handlers = handlers
+        let model = database.model
+        methods = MethodTable(model: model) { message in
+            handlers[message.wireName] ?? ObjectAPI.handler(for: message, model: model)
+        }
         database.setNextQueueLimit(bytes: configuration.eventNextQueueBytes)
     }
 
@@ -79,39 +82,43 @@ public final class XenAPI: Sendable {
     private func dispatch(_ wireName: String, _ params: [Value], origin: CallOrigin, reply: ReplySlot) async throws -> Value {
         var name = wireName
         var isAsync = false
-        for prefix in ["Async.", "InternalAsync."] where name.hasPrefix(prefix) {
-            name = String(name.dropFirst(prefix.count))
+        if name.hasPrefix("Async.") {
+            name = String(name.dropFirst(6))
+            isAsync = true
+        }
+        if name.hasPrefix("InternalAsync.") {
+            name = String(name.dropFirst(14))
             isAsync = true
         }
         if name == "system.listMethods" { return .array(methods.names.map(Value.string)) }
-        guard let message = methods.lookup(name) else {
+        guard let method = methods.lookup(name) else {
             // xapi treats the first parameter of an unknown call as a session before it gives up.
             if case .string(let session)? = params.first { _ = try sessions.validate(session, api: self) }
             throw XapiError.messageMethodUnknown(name)
         }
+        let message = method.message
         if message.lifecycle == .removed { throw XapiError.messageRemoved }
 
-        let arguments = message.callParameters
-        let received = params.count - (message.takesSession ? 1 : 0)
-        let required = arguments.filter { $0.defaultValue == nil }.count
-        let hasDefaults = required < arguments.count
-        if received < 0 || (hasDefaults ? received < required : received != arguments.count) {
-            throw XapiError.messageParameterCountMismatch(method: name, expected: required, received: max(received, 0))
+        let arguments = method.arguments
+        let first = method.takesSession ? 1 : 0
+        let received = params.count - first
+        let hasDefaults = method.required < arguments.count
+        if received < 0 || (hasDefaults ? received < method.required : received != arguments.count) {
+            throw XapiError.messageParameterCountMismatch(method: name, expected: method.required, received: max(received, 0))
         }
 
         var session: String?
-        if message.takesSession {
+        if method.takesSession {
             guard case .string(let s) = params[0] else {
                 throw XapiError.internalError("Expected session ref, got '\(params[0].debugDescription)'")
             }
             session = s
         }
-        let wire = message.takesSession ? Array(params.dropFirst()) : params
         var args: [Value] = []
         args.reserveCapacity(arguments.count)
         for (index, parameter) in arguments.enumerated() {
-            if index < wire.count {
-                args.append(try decoder.decode(wire[index], as: parameter.type))
+            if first + index < params.count {
+                args.append(try decoder.decode(params[first + index], as: parameter.type))
             } else {
                 args.append(parameter.defaultValue!)
             }
@@ -119,7 +126,7 @@ public final class XenAPI: Sendable {
         if let s = session { try sessions.validate(s, api: self) }
         if isAsync, !message.isAsync { throw XapiError.noAsyncMode(rpc: name) }
 
-        let handler = try resolveHandler(message)
+        guard let handler = method.handler else { throw XapiError.notImplemented(message.wireName) }
         let call = Call(api: self, message: message, name: name, session: session, args: args, origin: origin,
                         task: nil, logger: logger, reply: reply)
         if isAsync {
@@ -129,12 +136,6 @@ public final class XenAPI: Sendable {
             return try await tasks.runWithTransientTask(call, label: name, handler: handler)
         }
         return try await handler(call)
-    }
-
-    private func resolveHandler(_ message: MessageSchema) throws(XapiError) -> Handler {
-        if let custom = handlers[message.wireName] { return custom }
-        if let generic = ObjectAPI.handler(for: message, model: database.model) { return generic }
-        throw .notImplemented(message.wireName)
     }
 
     /// The pool's master: the one host this server simulates.

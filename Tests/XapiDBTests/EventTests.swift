@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 @testable import XapiDB
 
 @Suite struct EventFromTests {
@@ -236,5 +237,40 @@ import Testing
         try db.write { s throws in try s.set(t.vm, vm, "name_label", .string("v")) }
         let events = try await task.value
         #expect(events.count == 1)
+    }
+}
+
+@Suite struct ParkDeadlineTests {
+    /// The deadlines of many parked calls, added out of order (an earlier one replacing the
+    /// sleeper), some removed, all served by the one sleeper in deadline order.
+    @Test func expiresInOrderAndSkipsRemoved() async throws {
+        let deadlines = ParkDeadlines()
+        let fired = Mutex<[UInt64]>([])
+        let expire: @Sendable (UInt64) -> Void = { id in fired.withLock { $0.append(id) } }
+        let start = ContinuousClock.now
+        deadlines.add(id: 3, deadline: start + .milliseconds(300), expire: expire)
+        deadlines.add(id: 1, deadline: start + .milliseconds(100), expire: expire)
+        deadlines.add(id: 2, deadline: start + .milliseconds(200), expire: expire)
+        deadlines.add(id: 4, deadline: start + .milliseconds(150), expire: expire)
+        deadlines.remove(id: 4)
+        try await Task.sleep(until: start + .milliseconds(500), clock: .continuous)
+        #expect(fired.withLock { $0 } == [1, 2, 3])
+        // After going idle, a new deadline starts a new sleeper.
+        deadlines.add(id: 5, deadline: ContinuousClock.now + .milliseconds(50), expire: expire)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(fired.withLock { $0 } == [1, 2, 3, 5])
+    }
+
+    /// Calls woken long before their deadline leave no growing backlog behind.
+    @Test func removedDeadlinesDoNotFire() async throws {
+        let deadlines = ParkDeadlines()
+        let fired = Mutex<Int>(0)
+        let now = ContinuousClock.now
+        for id in UInt64(1)...5_000 {
+            deadlines.add(id: id, deadline: now + .milliseconds(200)) { _ in fired.withLock { $0 += 1 } }
+            if id != 77 { deadlines.remove(id: id) }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(fired.withLock { $0 } == 1)
     }
 }

@@ -85,7 +85,7 @@ ROWS=()
 CEILING_RPS=
 add_row() {  # NAME "req/s p50 p99 non2xx errors"
     local name=$1 rps p50 p99 status errors percent
-    read -r rps p50 p99 status errors <<<"$2"
+    read -r rps p50 p99 status errors _ <<<"$2"
     if [[ -z "$CEILING_RPS" ]]; then CEILING_RPS=$rps; fi
     percent=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.0f %%", 100 * a / b }')
     ROWS+=("$(printf '| %-34s | %9.0f | %7s | %7s | %12s | %6d |' "$name" "$rps" "$p50" "$p99" "$percent" $((status + errors)))")

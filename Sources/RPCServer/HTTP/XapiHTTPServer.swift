@@ -92,7 +92,9 @@ public struct XapiHTTPServer: Service {
             await withTaskCancellationHandler {
                 await withDiscardingTaskGroup { group in
                     for await connection in connections {
-                        group.addTask { await connection.serve(with: handler) }
+                        group.addTask(executorPreference: connection.executor) {
+                            await connection.serve(with: handler)
+                        }
                     }
                 }
             } onCancel: {
@@ -162,6 +164,8 @@ public struct XapiHTTPServer: Service {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // The connection handler closes at the end of input, after answering what came before.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 HTTPConnection.initialize(
                     channel,
@@ -195,6 +199,8 @@ private func removeSocketFile(at path: String) {
 struct HTTPConnection: Sendable {
     let channel: any Channel
     let handler: NIOLoopBound<HTTPConnectionHandler>
+    /// The channel's event loop as the task executor its requests are served on.
+    let executor: EventLoopTaskExecutor
     let requests: AsyncStream<HTTPRequest>
     let listener: Listener
     let remoteAddress: String?
@@ -233,11 +239,13 @@ struct HTTPConnection: Sendable {
             )
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(IdleStateHandler(allTimeout: TimeAmount(configuration.idleTimeout)))
-            try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+            // NIO's request decoder; everything else of HTTP/1 is in `HTTPConnectionHandler`.
+            try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             try pipeline.addHandler(handler)
             let connection = HTTPConnection(
                 channel: channel,
                 handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+                executor: EventLoopTaskExecutor(channel.eventLoop),
                 requests: requests,
                 listener: listener,
                 remoteAddress: remoteAddress,
@@ -255,44 +263,43 @@ struct HTTPConnection: Sendable {
         for await request in self.requests {
             let response = await self.respond(to: request, with: rpc)
             let handler = self.handler
-            self.channel.eventLoop.execute { handler.value.send(response) }
+            if self.channel.eventLoop.inEventLoop {
+                handler.value.send(response)
+            } else {
+                self.channel.eventLoop.execute { handler.value.send(response) }
+            }
         }
         // The stream also ends when this task is cancelled: make sure the channel goes too.
         self.channel.close(promise: nil)
     }
 
     private func respond(to request: HTTPRequest, with rpc: any RPCHandler) async -> HTTPResponse {
-        let allocator = self.channel.allocator
         switch HTTPRoute(method: request.method, path: request.path) {
         case .xmlrpc:
             let reply = await rpc.xmlrpc(body: request.body, context: self.context(for: request))
-            return self.render(reply, contentType: XapiResponses.xmlContentType, for: request)
+            return self.render(reply, contentType: .xml, for: request)
         case .jsonrpc:
             let reply = await rpc.jsonrpc(body: request.body, context: self.context(for: request))
-            return self.render(reply, contentType: XapiResponses.jsonContentType, for: request)
+            return self.render(reply, contentType: .json, for: request)
         case .diagnostics:
             let document = await rpc.diagnostics()
-            return XapiResponses.rpc(
-                allocator.buffer(bytes: document),
-                contentType: XapiResponses.jsonContentType,
-                for: request
-            )
+            return XapiResponses.rpc(document, contentType: .json, for: request)
         case .corsPreflight:
-            return XapiResponses.corsPreflight(for: request, allocator: allocator)
+            return XapiResponses.corsPreflight(for: request)
         case .notFound:
-            return XapiResponses.notFound(path: request.path, version: request.version, allocator: allocator)
+            return XapiResponses.notFound(path: request.path, version: request.version)
         case .methodNotImplemented:
-            return XapiResponses.methodNotImplemented(request.method, version: request.version, allocator: allocator)
+            return XapiResponses.methodNotImplemented(request.method, version: request.version)
         }
     }
 
-    private func render(_ reply: RPCReply, contentType: String, for request: HTTPRequest) -> HTTPResponse {
+    private func render(_ reply: RPCReply, contentType: RPCContentType, for request: HTTPRequest) -> HTTPResponse {
         switch reply {
         case .ok(let body):
-            return XapiResponses.rpc(self.channel.allocator.buffer(bytes: body), contentType: contentType, for: request)
+            return XapiResponses.rpc(body, contentType: contentType, for: request)
         case .transportFailure(let message):
             self.logger.debug("RPC transport failure", metadata: ["path": "\(request.path)", "reason": "\(message)"])
-            return XapiResponses.internalError(message: message, version: request.version, allocator: self.channel.allocator)
+            return XapiResponses.internalError(message: message, version: request.version)
         }
     }
 

@@ -4,12 +4,35 @@ import XapiDB
 /// `event_from`), derived from the datamodel, plus `get_all_records_where` and `get_all_where`
 /// beside each generated `get_all_records`, as xapi serves them.
 struct MethodTable: Sendable {
-    private let byName: [String: MessageSchema]
+    /// A message with what dispatch needs worked out once, so that a call costs one dictionary
+    /// lookup rather than string building, filtering and handler derivation every time.
+    struct Method: Sendable {
+        let message: MessageSchema
+        let takesSession: Bool
+        /// The parameters after the session.
+        let arguments: [MessageSchema.Parameter]
+        /// How many of `arguments` have no default.
+        let required: Int
+        /// nil when the server does not implement the message (NOT_IMPLEMENTED, raised only
+        /// after the arguments and the session have been checked, as xapi does).
+        let handler: Handler?
+
+        init(_ message: MessageSchema, handler: Handler?) {
+            self.message = message
+            takesSession = message.takesSession
+            arguments = Array(message.callParameters)
+            required = arguments.filter { $0.defaultValue == nil }.count
+            self.handler = handler
+        }
+    }
+
+    private let byName: [String: Method]
     /// Canonical names, for `system.listMethods`.
     let names: [String]
 
-    init(model: Datamodel) {
-        var byName: [String: MessageSchema] = [:]
+    /// - Parameter handler: the implementation of a message, or nil.
+    init(model: Datamodel, handler: (MessageSchema) -> Handler?) {
+        var byName: [String: Method] = [:]
         var names: [String] = []
         for schema in model.classes {
             var messages = schema.messages
@@ -27,8 +50,9 @@ struct MethodTable: Sendable {
                 }
             }
             for message in messages {
-                byName[message.wireName] = message
-                byName["\(schema.name)_\(message.name)"] = message
+                let method = Method(message, handler: handler(message))
+                byName[message.wireName] = method
+                byName["\(schema.name)_\(message.name)"] = method
                 names.append(message.wireName)
             }
         }
@@ -36,5 +60,5 @@ struct MethodTable: Sendable {
         self.names = names.sorted()
     }
 
-    func lookup(_ name: String) -> MessageSchema? { byName[name] }
+    func lookup(_ name: String) -> Method? { byName[name] }
 }

@@ -5,6 +5,16 @@ import XapiDB
 /// unix socket is pre-authenticated as in xapi.
 struct SessionManager: Sendable {
     let tables: Tables
+    /// `session.last_active`, looked up once: validation runs on every call.
+    private let lastActiveField: Int
+
+    init(tables: Tables, model: Datamodel) {
+        self.tables = tables
+        guard let field = model.classes[tables.session].fieldIndex["last_active"] else {
+            preconditionFailure("the datamodel's session class has no last_active field")
+        }
+        lastActiveField = field
+    }
 
     func login(user: String, password: String, originator: String, origin: CallOrigin, api: XenAPI) throws(XapiError) -> String {
         if origin.transport == .tcp {
@@ -55,7 +65,7 @@ struct SessionManager: Sendable {
             guard s.contains(table, session) else { throw .sessionInvalid(session) }
             return try s.row(table, session)
         }
-        let activeField = api.database.model.classes[table].fieldIndex["last_active"]!
+        let activeField = lastActiveField
         let now = DateTime.now()
         let refresh = Int64(api.configuration.lastActiveRefreshInterval.components.seconds)
         if now.secondsSinceEpoch - row.fields[activeField].dateValue.secondsSinceEpoch >= refresh {

@@ -93,13 +93,12 @@ extension Database {
     /// wins; the others find nothing to resume.
     private func park(id: UInt64, deadline: ContinuousClock.Instant?,
                       _ register: @Sendable (inout DatabaseState, CheckedContinuation<WakeReason, Never>) -> WakeReason?) async -> WakeReason {
-        let timer = deadline.map { deadline in
-            Task { [weak self] in
-                guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+        if let deadline {
+            parkDeadlines.add(id: id, deadline: deadline) { [weak self] id in
                 self?.resumeParked(id: id, reason: .timedOut)
             }
         }
-        defer { timer?.cancel() }
+        defer { if deadline != nil { parkDeadlines.remove(id: id) } }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<WakeReason, Never>) in
                 let immediate = state.withLock { s -> WakeReason? in

@@ -8,6 +8,8 @@ public final class Database: Sendable {
     @usableFromInline let state: Mutex<DatabaseState>
     private let nextWaiterID = Atomic<UInt64>(1)
     let durability = Durability()
+    /// Timeouts of parked `event.from`/`event.next` calls.
+    let parkDeadlines = ParkDeadlines()
 
     public init(model: Datamodel = .xapi) {
         self.model = model

@@ -74,6 +74,12 @@ extension Value {
     static func writeJSONDouble<Sink: ByteSink>(_ d: Double, into out: inout Sink) {
         if d.isNaN { out.write("NaN"); return }
         if d.isInfinite { out.write(d > 0 ? "Infinity" : "-Infinity"); return }
+        if let integral = CFloatFormat.integralValue(d) {
+            // What the general path below prints for it, without formatting it twice.
+            out.writeDecimal(integral)
+            out.write(".0")
+            return
+        }
         let precision: Int32 = CFloatFormat.withFormatted(d, precision: 16) { printed in
             Double(String(decoding: printed, as: UTF8.self)) == d ? 16 : 17
         }
@@ -93,8 +99,16 @@ extension Value {
         out.write(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { bytes in
+            // Skip clean 8-byte words first: most strings need no escaping.
+            var clean = 0
+            if let base = bytes.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while clean + 8 <= bytes.count, !wordNeedsJSONEscape(raw.loadUnaligned(fromByteOffset: clean, as: UInt64.self)) {
+                    clean += 8
+                }
+            }
             var runStart = 0
-            for i in 0..<bytes.count {
+            for i in clean..<bytes.count {
                 let b = bytes[i]
                 if b >= 0x20 && b != 0x22 && b != 0x5C && b != 0x7F { continue }
                 if runStart < i { out.write(UnsafeBufferPointer(rebasing: bytes[runStart..<i])) }
@@ -117,5 +131,16 @@ extension Value {
             if runStart < bytes.count { out.write(UnsafeBufferPointer(rebasing: bytes[runStart...])) }
         }
         out.write(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of 8 bytes is below 0x20, `"`, `\\` or DEL (exact for "some byte matches").
+    @inline(__always)
+    static func wordNeedsJSONEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        let below20 = (word &- ones &* 0x20) & ~word & highs != 0
+        return below20 || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C))
+            || hasZeroByte(word ^ (ones &* 0x7F))
     }
 }

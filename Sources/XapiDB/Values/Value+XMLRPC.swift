@@ -76,8 +76,20 @@ extension Value {
     static func writeXMLEscaped<Sink: ByteSink>(_ string: String, into out: inout Sink) {
         var string = string
         string.withUTF8 { bytes in
+            // Most strings (names, refs, uuids) need no escaping: skip clean 8-byte words.
+            var clean = 0
+            if let base = bytes.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while clean + 8 <= bytes.count, !wordNeedsXMLEscape(raw.loadUnaligned(fromByteOffset: clean, as: UInt64.self)) {
+                    clean += 8
+                }
+            }
+            if clean == bytes.count {
+                out.write(bytes)
+                return
+            }
             var runStart = 0
-            for i in 0..<bytes.count {
+            for i in clean..<bytes.count {
                 let b = bytes[i]
                 if b >= 0x3F || (b >= 0x20 && b != 0x22 && b != 0x26 && b != 0x3C && b != 0x3E)
                     || b == 0x09 || b == 0x0A || b == 0x0D {
@@ -95,5 +107,18 @@ extension Value {
             }
             if runStart < bytes.count { out.write(UnsafeBufferPointer(rebasing: bytes[runStart...])) }
         }
+    }
+
+    /// Whether any of 8 bytes is below 0x20 or one of `" & < >` (a superset of the bytes
+    /// `writeXMLEscaped` changes: TAB, LF and CR also send the word to the byte loop). The
+    /// zero-byte tests are exact for "some byte matches", which is all that is asked.
+    @inline(__always)
+    static func wordNeedsXMLEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        let below20 = (word &- ones &* 0x20) & ~word & highs != 0
+        return below20 || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x26))
+            || hasZeroByte(word ^ (ones &* 0x3C)) || hasZeroByte(word ^ (ones &* 0x3E))
     }
 }
