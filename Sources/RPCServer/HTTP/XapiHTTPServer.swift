@@ -92,7 +92,7 @@ public struct XapiHTTPServer: Service {
             await withTaskCancellationHandler {
                 await withDiscardingTaskGroup { group in
                     for await connection in connections {
-                        group.addTask(executorPreference: connection.executor) {
+                        group.addTask {
                             await connection.serve(with: handler)
                         }
                     }
@@ -199,8 +199,6 @@ private func removeSocketFile(at path: String) {
 struct HTTPConnection: Sendable {
     let channel: any Channel
     let handler: NIOLoopBound<HTTPConnectionHandler>
-    /// The channel's event loop as the task executor its requests are served on.
-    let executor: EventLoopTaskExecutor
     let requests: AsyncStream<HTTPRequest>
     let listener: Listener
     let remoteAddress: String?
@@ -245,7 +243,6 @@ struct HTTPConnection: Sendable {
             let connection = HTTPConnection(
                 channel: channel,
                 handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
-                executor: EventLoopTaskExecutor(channel.eventLoop),
                 requests: requests,
                 listener: listener,
                 remoteAddress: remoteAddress,
@@ -263,11 +260,7 @@ struct HTTPConnection: Sendable {
         for await request in self.requests {
             let response = await self.respond(to: request, with: rpc)
             let handler = self.handler
-            if self.channel.eventLoop.inEventLoop {
-                handler.value.send(response)
-            } else {
-                self.channel.eventLoop.execute { handler.value.send(response) }
-            }
+            self.channel.eventLoop.execute { handler.value.send(response) }
         }
         // The stream also ends when this task is cancelled: make sure the channel goes too.
         self.channel.close(promise: nil)
