@@ -136,11 +136,7 @@ extension Value {
     /// Whether any of 8 bytes is below 0x20, `"`, `\\` or DEL (exact for "some byte matches").
     @inline(__always)
     static func wordNeedsJSONEscape(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
-        let below20 = (word &- ones &* 0x20) & ~word & highs != 0
-        return below20 || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C))
-            || hasZeroByte(word ^ (ones &* 0x7F))
+        WordScan.containsByte(below: 0x20, in: word) || WordScan.contains(0x22, in: word)
+            || WordScan.contains(0x5C, in: word) || WordScan.contains(0x7F, in: word)
     }
 }

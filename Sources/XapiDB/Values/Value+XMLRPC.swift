@@ -110,15 +110,11 @@ extension Value {
     }
 
     /// Whether any of 8 bytes is below 0x20 or one of `" & < >` (a superset of the bytes
-    /// `writeXMLEscaped` changes: TAB, LF and CR also send the word to the byte loop). The
-    /// zero-byte tests are exact for "some byte matches", which is all that is asked.
+    /// `writeXMLEscaped` changes: TAB, LF and CR also send the word to the byte loop).
     @inline(__always)
     static func wordNeedsXMLEscape(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
-        let below20 = (word &- ones &* 0x20) & ~word & highs != 0
-        return below20 || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x26))
-            || hasZeroByte(word ^ (ones &* 0x3C)) || hasZeroByte(word ^ (ones &* 0x3E))
+        WordScan.containsByte(below: 0x20, in: word) || WordScan.contains(0x22, in: word)
+            || WordScan.contains(0x26, in: word) || WordScan.contains(0x3C, in: word)
+            || WordScan.contains(0x3E, in: word)
     }
 }
