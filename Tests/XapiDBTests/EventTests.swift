@@ -241,36 +241,65 @@ import Synchronization
 }
 
 @Suite struct ParkDeadlineTests {
+    /// Expired ids as they are reported. The tests wait on this stream rather than for fixed
+    /// times, so a loaded machine (other suites fuzz on every core) only makes them slower.
+    private static func recorder() -> (AsyncStream<UInt64>, @Sendable (UInt64) -> Void) {
+        let (stream, continuation) = AsyncStream.makeStream(of: UInt64.self)
+        return (stream, { continuation.yield($0) })
+    }
+
+    /// The next `count` expiries, or fewer if they do not come within `limit`.
+    private static func take(_ count: Int, from stream: AsyncStream<UInt64>, within limit: Duration) async -> [UInt64] {
+        await withTaskGroup(of: [UInt64]?.self) { group in
+            group.addTask {
+                var taken: [UInt64] = []
+                for await id in stream {
+                    taken.append(id)
+                    if taken.count == count { break }
+                }
+                return taken
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? []
+        }
+    }
+
     /// The deadlines of many parked calls, added out of order (an earlier one replacing the
     /// sleeper), some removed, all served by the one sleeper in deadline order.
     @Test func expiresInOrderAndSkipsRemoved() async throws {
         let deadlines = ParkDeadlines()
-        let fired = Mutex<[UInt64]>([])
-        let expire: @Sendable (UInt64) -> Void = { id in fired.withLock { $0.append(id) } }
+        let (stream, expire) = Self.recorder()
         let start = ContinuousClock.now
         deadlines.add(id: 3, deadline: start + .milliseconds(300), expire: expire)
         deadlines.add(id: 1, deadline: start + .milliseconds(100), expire: expire)
         deadlines.add(id: 2, deadline: start + .milliseconds(200), expire: expire)
         deadlines.add(id: 4, deadline: start + .milliseconds(150), expire: expire)
         deadlines.remove(id: 4)
-        try await Task.sleep(until: start + .milliseconds(500), clock: .continuous)
-        #expect(fired.withLock { $0 } == [1, 2, 3])
+        // Had 4 fired, it would come between 1 and 2.
+        #expect(await Self.take(3, from: stream, within: .seconds(30)) == [1, 2, 3])
+        #expect(ContinuousClock.now - start >= .milliseconds(300))
         // After going idle, a new deadline starts a new sleeper.
         deadlines.add(id: 5, deadline: ContinuousClock.now + .milliseconds(50), expire: expire)
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(fired.withLock { $0 } == [1, 2, 3, 5])
+        #expect(await Self.take(1, from: stream, within: .seconds(30)) == [5])
     }
 
     /// Calls woken long before their deadline leave no growing backlog behind.
     @Test func removedDeadlinesDoNotFire() async throws {
         let deadlines = ParkDeadlines()
-        let fired = Mutex<Int>(0)
+        let (stream, expire) = Self.recorder()
         let now = ContinuousClock.now
         for id in UInt64(1)...5_000 {
-            deadlines.add(id: id, deadline: now + .milliseconds(200)) { _ in fired.withLock { $0 += 1 } }
+            deadlines.add(id: id, deadline: now + .milliseconds(200), expire: expire)
             if id != 77 { deadlines.remove(id: id) }
         }
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(fired.withLock { $0 } == 1)
+        #expect(await Self.take(1, from: stream, within: .seconds(30)) == [77])
+        // All shared one deadline, so any other would have been reported in the same pass.
+        #expect(await Self.take(1, from: stream, within: .milliseconds(300)) == [])
+        withExtendedLifetime(deadlines) {}
     }
 }
