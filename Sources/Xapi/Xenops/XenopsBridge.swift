@@ -307,6 +307,9 @@ final class Lanes: Sendable {
         case wake(Int)
     }
 
+    /// An item taken for a worker: its lane, and whether that lane holds a barrier.
+    typealias Taken = (lane: String, item: Item, urgent: Bool)
+
     private struct State {
         var queues: [String: Deque<Item>] = [:]
         var waitingUpdates: [String: Set<Dynamic>] = [:]
@@ -314,7 +317,7 @@ final class Lanes: Sendable {
         var busy: Set<String> = []
         /// Lanes holding a barrier wake-up: served ahead of the others until it is done.
         var urgent: Set<String> = []
-        var idle: [CheckedContinuation<(String, Item, Bool)?, Never>] = []
+        var idle: [CheckedContinuation<Taken?, Never>] = []
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -333,7 +336,7 @@ final class Lanes: Sendable {
 
     /// Queues `item` on `lane`; an `urgent` item moves its lane to the front of the round-robin.
     func push(_ item: Item, lane: String, urgent: Bool = false) {
-        let handoff = state.withLock { s -> (CheckedContinuation<(String, Item, Bool)?, Never>, (String, Item, Bool))? in
+        let handoff = state.withLock { s -> (CheckedContinuation<Taken?, Never>, Taken)? in
             guard !s.closed else { return nil }
             if case .update(let id) = item {
                 guard s.waitingUpdates[lane, default: []].insert(id).inserted else { return nil }
@@ -355,9 +358,9 @@ final class Lanes: Sendable {
     }
 
     /// The next item of the next ready lane, and whether that lane holds a barrier; nil once closed.
-    func next() async -> (String, Item, Bool)? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<(String, Item, Bool)?, Never>) in
-            let immediate = state.withLock { s -> (String, Item, Bool)?? in
+    func next() async -> Taken? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Taken?, Never>) in
+            let immediate = state.withLock { s -> Taken?? in
                 if s.closed { return .some(nil) }
                 if let taken = Self.take(&s) { return .some(taken) }
                 s.idle.append(continuation)
@@ -367,7 +370,7 @@ final class Lanes: Sendable {
         }
     }
 
-    private static func take(_ s: inout State) -> (String, Item, Bool)? {
+    private static func take(_ s: inout State) -> Taken? {
         while let lane = s.ready.popFirst() {
             guard var queue = s.queues[lane], let item = queue.popFirst() else { continue }
             let urgent = s.urgent.contains(lane)
@@ -385,7 +388,7 @@ final class Lanes: Sendable {
 
     /// A worker finished `lane`'s item: the lane goes to the back of the round-robin if it has more.
     func finished(_ lane: String) {
-        let handoff = state.withLock { s -> (CheckedContinuation<(String, Item, Bool)?, Never>, (String, Item, Bool))? in
+        let handoff = state.withLock { s -> (CheckedContinuation<Taken?, Never>, Taken)? in
             s.busy.remove(lane)
             if s.queues[lane]?.isEmpty == false {
                 if s.urgent.contains(lane) { s.ready.prepend(lane) } else { s.ready.append(lane) }
@@ -397,7 +400,7 @@ final class Lanes: Sendable {
     }
 
     func close() {
-        let (idle, waiters) = state.withLock { s -> ([CheckedContinuation<(String, Item, Bool)?, Never>], [CheckedContinuation<Void, Never>]) in
+        let (idle, waiters) = state.withLock { s -> ([CheckedContinuation<Taken?, Never>], [CheckedContinuation<Void, Never>]) in
             s.closed = true
             defer { s.idle = []; s.closeWaiters = [] }
             return (s.idle, s.closeWaiters)

@@ -11,6 +11,9 @@ final class Durability: Sendable {
         var changePending = false
         var serviceWaiter: CheckedContinuation<Void, Never>?
         var waiters: [(generation: Int64, continuation: CheckedContinuation<Void, Never>)] = []
+
+        /// Nothing to wait for: persistence is off, or `generation` is already on disk.
+        func covers(_ generation: Int64) -> Bool { !enabled || durableGeneration >= generation }
     }
 
     private let state = Mutex(State())
@@ -74,10 +77,10 @@ final class Durability: Sendable {
     func wait(for generation: Int64) async {
         // Most calls wrote nothing new: answer without suspending, which would cost a trip
         // through the executor on every request.
-        if state.withLock({ !$0.enabled || $0.durableGeneration >= generation }) { return }
+        if state.withLock({ $0.covers(generation) }) { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { s -> Bool in
-                if !s.enabled || s.durableGeneration >= generation { return true }
+                if s.covers(generation) { return true }
                 s.waiters.append((generation, continuation))
                 return false
             }

@@ -151,12 +151,11 @@ final class XenstoreWatcher: Sendable {
             for handle in toCancel { handle.cancel() }
             for (domid, uuid, epoch) in toWatch {
                 let handles = Self.domainPaths(domid, uuid: uuid).compactMap { watch($0, token: Self.token(domid)) }
-                let stale = state.withLock { state -> Bool in
-                    guard state.epochs[domid] == epoch, state.domainWatches[domid] != nil else { return true }
+                keep(handles, of: domid, epoch: epoch) { state in
+                    guard state.domainWatches[domid] != nil else { return false }
                     state.domainWatches[domid]! += handles
-                    return false
+                    return true
                 }
-                if stale { for handle in handles { handle.cancel() } }
             }
             for uuid in signals { internalUpdates.add(.vm(uuid)) }
         }
@@ -168,6 +167,14 @@ final class XenstoreWatcher: Sendable {
         state.epochs[domid] = nil
         if !handles.isEmpty { logger.debug("stopped watching domain", metadata: ["domid": "\(domid)"]) }
         return handles
+    }
+
+    /// Stores watches registered outside the lock with `store`, or cancels them when the domain
+    /// stopped being watched meanwhile (its epoch moved) or `store` finds their place gone.
+    private func keep(_ handles: [XenstoreWatchHandle], of domid: UInt32, epoch: Int,
+                      _ store: (inout State) -> Bool) {
+        let kept = state.withLock { state in state.epochs[domid] == epoch && store(&state) }
+        if !kept { for handle in handles { handle.cancel() } }
     }
 
     /// A watch whose events are handled inline: `watchFired` only notes a signal, so a storm
@@ -256,12 +263,11 @@ final class XenstoreWatcher: Sendable {
         guard let epoch else { return }
         for (key, backend) in toWatch {
             let handles = Self.backendKeys.compactMap { watch("\(backend)/\($0)", token: Self.token(domid)) }
-            let stale = state.withLock { state -> Bool in
-                guard state.epochs[domid] == epoch, state.devices[domid]?[key] != nil else { return true }
+            keep(handles, of: domid, epoch: epoch) { state in
+                guard state.devices[domid]?[key] != nil else { return false }
                 state.devices[domid]![key]! += handles
-                return false
+                return true
             }
-            if stale { for handle in handles { handle.cancel() } }
         }
     }
 
