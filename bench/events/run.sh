@@ -7,7 +7,7 @@ LOAD=$BIN/xapi-load
 echo "## events"
 port=$(free_port)
 start_server "$port" --demo-vms 100 --max-connections 2000 --event-from-min-interval-ms 0
-"$LOAD" fanout --port "$port" --password bench --clients 1000 --rounds 20
+"$LOAD" fanout --port "$port" --password bench --clients 1000 --rounds 20 --pid "$SERVER_PID"
 "$LOAD" latency --port "$port" --password bench --changes 1000
 stop_server "$SERVER_PID"
 

@@ -29,6 +29,24 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     return sorted[rank]
 }
 
+/// CPU time of a process in nanoseconds: the sum over its threads of the run time the
+/// scheduler accounts in /proc (schedstat has nanoseconds; stat only 10 ms ticks).
+func processCPU(_ pid: Int32) -> UInt64 {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.reduce(0) { total, tid in
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/schedstat", encoding: .utf8)) ?? ""
+        return total + (UInt64(text.split(separator: " ").first ?? "0") ?? 0)
+    }
+}
+
+/// This process's user plus system CPU in nanoseconds (getrusage has microseconds).
+func ownCPU() -> UInt64 {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let us = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+    return UInt64(us) * 1000
+}
+
 func ms(_ nanoseconds: Double) -> String { String(format: "%.3f", nanoseconds / 1e6) }
 
 struct Client {
@@ -80,43 +98,52 @@ struct Fanout: AsyncParsableCommand {
     @Option var clients = 1000
     @Option var rounds = 20
     @Flag(help: "Print every round's time until all answered.") var verbose = false
+    @Option(help: "The server's pid, to report the CPU time it spent in each round.")
+    var pid: Int32?
 
     func run() async throws {
         let client = Client(target: target)
         let (control, session) = try await client.loggedIn()
         let vm = try await client.ordinaryVMs(control, session)[0]
         var token = try await client.token(control, session, ["vm"])
-        var connections: [Connection] = []
-        for _ in 0..<clients { connections.append(try await client.connect()) }
+        let parked = try PollingClients(count: clients, host: target.host, port: target.port)
         var roundTimes: [Double] = []
         var perClient: [Double] = []
+        var serverCPU: [Double] = []
+        var clientCPU: [Double] = []
         for round in 0..<rounds {
-            let request = RPC.call("event.from", [.string(session), .array(["vm"]), .string(token), .double(30)])
-            let futures = connections.map { $0.post("/", request) }
+            try parked.postAll(host: target.host, body: RPC.call("event.from", [.string(session), .array(["vm"]), .string(token), .double(30)]))
             try await Task.sleep(for: .milliseconds(clients >= 500 ? 1500 : 300))   // let every call park
+            let collecting = Task { try await parked.answers() }
+            try await Task.sleep(for: .milliseconds(20))   // the reader thread is in epoll_wait
+            let cpuBefore = (server: pid.map(processCPU), client: ownCPU())
             let start = now()
             _ = try await client.call(control, "VM.set_name_label", [.string(session), .string(vm), .string("fanout \(round)")])
             let written = now()
-            // Wait for all before looking at any, so the client stays idle while answers arrive.
-            let responses = try await EventLoopFuture.whenAllSucceed(futures, on: futures[0].eventLoop).get()
+            let answers = try await collecting.value
             var last: UInt64 = 0
-            for response in responses {
-                guard response.status == 200 else { throw ValidationError("event.from failed") }
-                perClient.append(Double(response.completedAt - start))
-                last = max(last, response.completedAt)
+            for answer in answers {
+                guard answer.status == 200 else { throw ValidationError("event.from failed: HTTP \(answer.status)") }
+                perClient.append(Double(answer.completedAt - start))
+                last = max(last, answer.completedAt)
             }
-            guard RPC.isSuccess(responses[0].body), let next = RPC.member("token", in: responses[0].body) else {
-                throw ValidationError("event.from failed: \(String(decoding: responses[0].body.prefix(300), as: UTF8.self))")
+            guard RPC.isSuccess(parked.firstBody), let next = RPC.member("token", in: parked.firstBody) else {
+                throw ValidationError("event.from failed: \(String(decoding: parked.firstBody.prefix(300), as: UTF8.self))")
             }
             token = next
             roundTimes.append(Double(last - start))
+            clientCPU.append(Double(ownCPU() - cpuBefore.client))
+            if let pid, let before = cpuBefore.server { serverCPU.append(Double(processCPU(pid) - before)) }
             if verbose {
-                let first = responses.map(\.completedAt).min() ?? start
-                print("round \(round) all-answered_ms=\(ms(Double(last - start))) first-answer_ms=\(ms(Double(first - start))) set_name_label_ms=\(ms(Double(written - start)))")
+                let first = answers.map(\.completedAt).min() ?? start
+                var cpu = " client_cpu_ms=\(ms(clientCPU.last!))"
+                if let server = serverCPU.last { cpu += " server_cpu_ms=\(ms(server))" }
+                print("round \(round) all-answered_ms=\(ms(Double(last - start))) first-answer_ms=\(ms(Double(first - start))) set_name_label_ms=\(ms(Double(written - start)))" + cpu)
             }
         }
-        print("fanout clients=\(clients) rounds=\(rounds) all-answered p50_ms=\(ms(percentile(roundTimes, 50))) p99_ms=\(ms(percentile(roundTimes, 99))) per-client p50_ms=\(ms(percentile(perClient, 50))) p99_ms=\(ms(percentile(perClient, 99)))")
-        for c in connections { await c.close() }
+        print("fanout clients=\(clients) rounds=\(rounds) all-answered p50_ms=\(ms(percentile(roundTimes, 50))) p99_ms=\(ms(percentile(roundTimes, 99))) per-client p50_ms=\(ms(percentile(perClient, 50))) p99_ms=\(ms(percentile(perClient, 99)))"
+              + " cpu-per-round client p50_ms=\(ms(percentile(clientCPU, 50)))"
+              + (serverCPU.isEmpty ? "" : " server p50_ms=\(ms(percentile(serverCPU, 50)))"))
     }
 }
 
