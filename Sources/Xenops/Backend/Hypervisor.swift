@@ -82,4 +82,55 @@ public protocol Hypervisor: Sendable {
     /// The domain of VM `uuid`, if one exists (a real implementation lists and matches handles).
     func domainInfo(uuid: String) -> DomainInfo?
     func domainList() -> [DomainInfo]
+    /// The domains that changed after `serial` (from an earlier answer; 0 at first), so that a
+    /// watcher of a thousand domains reconciles the one a `@releaseDomain` is about instead of
+    /// listing and sorting them all each time. Xen itself only says "some domain changed"; an
+    /// implementation without such a log answers `domids: nil`, meaning "list them all".
+    func domainChanges(after serial: UInt64) -> DomainChanges
+}
+
+/// An answer of `Hypervisor.domainChanges(after:)`.
+public struct DomainChanges: Sendable, Equatable {
+    /// The point this answer reaches: pass it to the next call.
+    public var serial: UInt64
+    /// Domains created, changed or destroyed after the serial asked for, in order, possibly
+    /// repeated; nil when the log does not reach back that far.
+    public var domids: [UInt32]?
+
+    public init(serial: UInt64, domids: [UInt32]?) {
+        self.serial = serial
+        self.domids = domids
+    }
+}
+
+extension Hypervisor {
+    public func domainChanges(after serial: UInt64) -> DomainChanges { DomainChanges(serial: 0, domids: nil) }
+}
+
+/// The last `capacity` domain changes, numbered: what `domainChanges(after:)` answers from.
+public struct DomainChangeLog: Sendable {
+    public static let capacity = 4096
+    private var serial: UInt64 = 0
+    private var entries: [UInt32] = []
+    /// Index in `entries` of the oldest change kept (a ring once full).
+    private var start = 0
+
+    public init() {}
+
+    public mutating func record(_ domid: UInt32) {
+        serial += 1
+        if entries.count < Self.capacity {
+            entries.append(domid)
+        } else {
+            entries[start] = domid
+            start = (start + 1) % Self.capacity
+        }
+    }
+
+    public func changes(after asked: UInt64) -> DomainChanges {
+        guard asked <= serial, serial - asked <= UInt64(entries.count) else { return DomainChanges(serial: serial, domids: nil) }
+        let count = Int(serial - asked)
+        let first = (start + entries.count - count) % max(1, entries.count)
+        return DomainChanges(serial: serial, domids: (0..<count).map { entries[(first + $0) % entries.count] })
+    }
 }

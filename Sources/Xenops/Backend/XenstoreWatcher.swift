@@ -37,6 +37,12 @@ final class XenstoreWatcher: Sendable {
         var uuid: String
         var shutdown: Bool
         var reason: ShutdownReason?
+
+        init(_ info: DomainInfo) {
+            uuid = info.uuid
+            shutdown = info.shutdown
+            reason = info.shutdownReason
+        }
     }
 
     private struct State {
@@ -51,6 +57,8 @@ final class XenstoreWatcher: Sendable {
         var epochs: [UInt32: Int] = [:]
         var nextEpoch = 0
         var stopped = false
+        /// How far the hypervisor's change log has been reconciled; nil until the first listing.
+        var serial: UInt64?
     }
 
     private let state = Mutex(State())
@@ -111,7 +119,9 @@ final class XenstoreWatcher: Sendable {
 
     // MARK: domains
 
-    /// The domain-list diff. Watches are registered outside the state lock: their first event
+    /// The domain-list diff, limited to the domains the hypervisor reports changed since the last
+    /// one (with 1,000 domains, listing and sorting them all made up most of what a running
+    /// population added to a `VM.start`). Watches are registered outside the state lock: their first event
     /// is delivered at registration, possibly on this thread, and its handler takes the lock.
     func refreshDomains() {
         refreshing.withLock { _ in
@@ -120,20 +130,17 @@ final class XenstoreWatcher: Sendable {
             var toWatch: [(domid: UInt32, uuid: String, epoch: Int)] = []
             state.withLock { state in
                 guard !state.stopped else { return }
-                var current: [UInt32: Known] = [:]
-                for info in hypervisor.domainList() {
-                    current[info.domid] = Known(uuid: info.uuid, shutdown: info.shutdown, reason: info.shutdownReason)
-                }
-                let domids = Set(current.keys).union(state.domains.keys)
-                for domid in domids.sorted() where current[domid] != state.domains[domid] {
-                    let known = current[domid] ?? state.domains[domid]!
+                /// One domain's diff: watch it while it runs, signal its VM when it changed.
+                func reconcile(_ domid: UInt32, _ now: Known?) {
+                    guard now != state.domains[domid], let known = now ?? state.domains[domid] else { return }
+                    state.domains[domid] = now
                     if domid > 0 && !metadata.exists(known.uuid) {
                         logger.debug("ignoring unmanaged domain", metadata: ["domid": "\(domid)"])
                         toCancel += removeWatches(domid, &state)
-                        continue
+                        return
                     }
                     signals.append(known.uuid)
-                    let running = current[domid].map { !$0.shutdown || $0.reason == .softReset } ?? false
+                    let running = now.map { !$0.shutdown || $0.reason == .softReset } ?? false
                     let watching = state.domainWatches[domid] != nil
                     if running && !watching {
                         logger.debug("watching domain", metadata: ["domid": "\(domid)", "vm": "\(known.uuid)"])
@@ -146,7 +153,16 @@ final class XenstoreWatcher: Sendable {
                         toCancel += removeWatches(domid, &state)
                     }
                 }
-                state.domains = current
+                // Taken before reading the domains: a change racing the reads is reported again.
+                let changes = hypervisor.domainChanges(after: state.serial ?? 0)
+                if state.serial != nil, let domids = changes.domids {
+                    for domid in Set(domids).sorted() { reconcile(domid, hypervisor.domainInfo(domid).map(Known.init)) }
+                } else {
+                    var current: [UInt32: Known] = [:]
+                    for info in hypervisor.domainList() { current[info.domid] = Known(info) }
+                    for domid in Set(current.keys).union(state.domains.keys).sorted() { reconcile(domid, current[domid]) }
+                }
+                state.serial = changes.serial
             }
             for handle in toCancel { handle.cancel() }
             for (domid, uuid, epoch) in toWatch {

@@ -77,6 +77,7 @@ public final class SimulatedHypervisor: Hypervisor {
         var lastDomid: UInt32 = 0
         var guests: [UInt32: SimulatedGuest] = [:]
         var settings: [String: GuestSettings] = [:]
+        var changes = DomainChangeLog()
     }
 
     /// Xen's first reserved domid.
@@ -123,6 +124,7 @@ public final class SimulatedHypervisor: Hypervisor {
                     state.domains[candidate] = Domain(domid: candidate, uuid: uuid, hvm: hvm, vcpuMax: vcpuMax,
                                                       vcpus: 0, maxMemoryKiB: maxMemoryKiB)
                     state.byUUID[uuid] = candidate
+                    state.changes.record(candidate)
                     return candidate
                 }
             }
@@ -190,6 +192,7 @@ public final class SimulatedHypervisor: Hypervisor {
         let removed = state.withLock { state -> Bool in
             guard let domain = state.domains.removeValue(forKey: domid) else { return false }
             if state.byUUID[domain.uuid] == domid { state.byUUID[domain.uuid] = nil }
+            state.changes.record(domid)
             return true
         }
         guard removed else { throw .doesNotExist(kind: "domain", id: String(domid)) }
@@ -250,11 +253,16 @@ public final class SimulatedHypervisor: Hypervisor {
         state.withLock { $0.domains.values.map(\.info) }.sorted { $0.domid < $1.domid }
     }
 
+    public func domainChanges(after serial: UInt64) -> DomainChanges {
+        state.withLock { $0.changes.changes(after: serial) }
+    }
+
     private func modify(_ domid: UInt32, _ body: (inout Domain) throws(XenopsError) -> Void) throws(XenopsError) {
         try state.withLock { state throws(XenopsError) in
             guard var domain = state.domains[domid] else { throw .doesNotExist(kind: "domain", id: String(domid)) }
             try body(&domain)
             state.domains[domid] = domain
+            state.changes.record(domid)
         }
     }
 
