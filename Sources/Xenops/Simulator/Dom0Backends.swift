@@ -118,7 +118,7 @@ final class Dom0Backends: Sendable {
             } else {
                 try xs.write(hotplugNode, "connected")
             }
-            try xs.write("\(base)/state", "2")
+            guard try xs.switchState("\(base)/state", to: "2") else { return }
             guard let watch = try? xs.watch("\(frontend)/state", token: "backend-\(key)") else { return }
             var hotplugRemoved = false
             for await _ in watch {
@@ -132,19 +132,19 @@ final class Dom0Backends: Sendable {
                     // The frontend vanished (hard unplug, or its domain died): close down.
                     if mine != "5" {
                         try await pause()
-                        try xs.write("\(base)/state", "5")
+                        guard try xs.switchState("\(base)/state", to: "5") else { return }
                     }
                     try await pause()
-                    try xs.write("\(base)/state", "6")
+                    guard try xs.switchState("\(base)/state", to: "6") else { return }
                     try? xs.rm(hotplugNode)
                     return
                 case ("3", "2"), ("4", "2"):
                     try await pause()
-                    writeConnectionDetails(kind: kind, base: base, frontend: frontend)
-                    try xs.write("\(base)/state", "4")
+                    let details = connectionDetails(kind: kind, base: base, frontend: frontend)
+                    guard try xs.switchState("\(base)/state", to: "4", details: details) else { return }
                 case ("6", let state) where state != "6":
                     try await pause()
-                    try xs.write("\(base)/state", "6")
+                    guard try xs.switchState("\(base)/state", to: "6") else { return }
                     // The hotplug script's "remove".
                     try? xs.rm(hotplugNode)
                     hotplugRemoved = true
@@ -157,18 +157,12 @@ final class Dom0Backends: Sendable {
         }
     }
 
-    /// What a backend publishes when it connects.
-    private func writeConnectionDetails(kind: String, base: String, frontend: String) {
-        if kind == "vbd" {
-            let readOnly = (try? xs.read("\(base)/mode")) == "r"
-            let cdrom = (try? xs.read("\(frontend)/device-type")) == "cdrom"
-            try? xs.write("\(base)/sectors", "20971520")
-            try? xs.write("\(base)/sector-size", "512")
-            try? xs.write("\(base)/info", String((cdrom ? 1 : 0) | (readOnly ? 4 : 0)))
-            try? xs.write("\(base)/feature-flush-cache", "1")
-        } else {
-            try? xs.write("\(base)/feature-sg", "1")
-            try? xs.write("\(base)/feature-rx-copy", "1")
-        }
+    /// What a backend publishes with Connected.
+    private func connectionDetails(kind: String, base: String, frontend: String) -> [(key: String, value: String)] {
+        guard kind == "vbd" else { return [("feature-sg", "1"), ("feature-rx-copy", "1")] }
+        let readOnly = (try? xs.read("\(base)/mode")) == "r"
+        let cdrom = (try? xs.read("\(frontend)/device-type")) == "cdrom"
+        return [("sectors", "20971520"), ("sector-size", "512"), ("info", String((cdrom ? 1 : 0) | (readOnly ? 4 : 0))),
+                ("feature-flush-cache", "1")]
     }
 }

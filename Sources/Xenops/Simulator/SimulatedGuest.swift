@@ -122,19 +122,18 @@ final class SimulatedGuest: Sendable {
                 switch (theirs, mine) {
                 case ("2", "1"):
                     try await pause()
-                    writeConnectionDetails(kind: kind, base: base)
-                    try xs.write("\(base)/state", "3")
+                    guard try xs.switchState("\(base)/state", to: "3", details: connectionDetails(kind: kind)) else { return }
                 case ("4", "1"), ("4", "3"):
                     try await pause()
-                    try xs.write("\(base)/state", "4")
+                    guard try xs.switchState("\(base)/state", to: "4") else { return }
                 case ("5", "1"), ("5", "3"), ("5", "4"):
                     try await pause()
-                    try xs.write("\(base)/state", "5")
+                    guard try xs.switchState("\(base)/state", to: "5") else { return }
                     try await pause()
-                    try xs.write("\(base)/state", "6")
+                    guard try xs.switchState("\(base)/state", to: "6") else { return }
                 case ("6", let state) where state != "6":
                     try await pause()
-                    try xs.write("\(base)/state", "6")
+                    guard try xs.switchState("\(base)/state", to: "6") else { return }
                 default:
                     break
                 }
@@ -144,18 +143,14 @@ final class SimulatedGuest: Sendable {
         }
     }
 
-    /// What a frontend publishes before Initialised: its rings and event channel.
-    private func writeConnectionDetails(kind: String, base: String) {
-        let ring = String(8 + Int(domid % 1000))
+    /// What a frontend publishes with Initialised: its rings and event channel.
+    private func connectionDetails(kind: String) -> [(key: String, value: String)] {
+        let ring = 8 + Int(domid % 1000)
+        let channel = ("event-channel", String(20 + Int(domid % 100)))
         if kind == "vif" {
-            try? xs.write("\(base)/tx-ring-ref", ring)
-            try? xs.write("\(base)/rx-ring-ref", String(Int(ring)! + 1))
-            try? xs.write("\(base)/request-rx-copy", "1")
-        } else {
-            try? xs.write("\(base)/ring-ref", ring)
-            try? xs.write("\(base)/protocol", "x86_64-abi")
+            return [("tx-ring-ref", String(ring)), ("rx-ring-ref", String(ring + 1)), ("request-rx-copy", "1"), channel]
         }
-        try? xs.write("\(base)/event-channel", String(20 + Int(domid % 100)))
+        return [("ring-ref", String(ring)), ("protocol", "x86_64-abi"), channel]
     }
 
     // MARK: control/shutdown
