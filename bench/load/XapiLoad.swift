@@ -179,20 +179,61 @@ struct Latency: AsyncParsableCommand {
 struct FromCost: AsyncParsableCommand {
     @OptionGroup var target: Target
     @Option var calls = 300
+    @Option(help: "A second server (say with 10× the VMs): calls alternate between the two, so both see the same machine, and the ratio of their p50s is printed.")
+    var comparePort: Int?
+
+    /// One server's measured calls: each call's token comes from the one before, so every call
+    /// is one change old. (Taking a fresh token with `event.from(..., "")` before each call
+    /// scanned the whole change log, 10× larger at 100,000 VMs, and left the caches cold.)
+    final class Probe {
+        let client: Client
+        let connection: Connection
+        let session: String
+        let vm: String
+        var token: String
+        var samples: [Double] = []
+
+        init(_ target: Target) async throws {
+            client = Client(target: target)
+            (connection, session) = try await client.loggedIn()
+            vm = try await client.ordinaryVMs(connection, session)[0]
+            token = try await client.token(connection, session, ["vm/\(vm)"])
+        }
+
+        func measure(_ i: Int) async throws {
+            _ = try await client.call(connection, "VM.set_name_label", [.string(session), .string(vm), .string("cost \(i)")])
+            let start = now()
+            let response = try await connection.post("/", RPC.call("event.from", [.string(session), .array(["vm"]), .string(token), .double(0)])).get()
+            samples.append(Double(response.completedAt - start))
+            guard RPC.isSuccess(response.body), let next = RPC.member("token", in: response.body) else {
+                throw ValidationError("event.from failed: \(String(decoding: response.body.prefix(300), as: UTF8.self))")
+            }
+            token = next
+        }
+
+        var summary: String {
+            "p50_us=\(String(format: "%.1f", percentile(samples, 50) / 1e3)) p99_us=\(String(format: "%.1f", percentile(samples, 99) / 1e3))"
+        }
+    }
 
     func run() async throws {
-        let client = Client(target: target)
-        let (c, session) = try await client.loggedIn()
-        let vm = try await client.ordinaryVMs(c, session)[0]
-        var samples: [Double] = []
-        for i in 0..<calls {
-            let token = try await client.token(c, session, ["vm/\(vm)"])
-            _ = try await client.call(c, "VM.set_name_label", [.string(session), .string(vm), .string("cost \(i)")])
-            let start = now()
-            let response = try await c.post("/", RPC.call("event.from", [.string(session), .array(["vm"]), .string(token), .double(0)])).get()
-            samples.append(Double(response.completedAt - start))
+        let first = try await Probe(target)
+        var second: Probe?
+        if let comparePort {
+            var other = target
+            other.port = comparePort
+            second = try await Probe(other)
         }
-        print("from-cost calls=\(calls) p50_us=\(String(format: "%.1f", percentile(samples, 50) / 1e3)) p99_us=\(String(format: "%.1f", percentile(samples, 99) / 1e3))")
+        for i in 0..<calls {
+            try await first.measure(i)
+            try await second?.measure(i)
+        }
+        guard let second else {
+            print("from-cost calls=\(calls) \(first.summary)")
+            return
+        }
+        let ratio = percentile(second.samples, 50) / percentile(first.samples, 50)
+        print("from-cost calls=\(calls) port=\(target.port) \(first.summary) compare-port=\(second.client.target.port) \(second.summary) ratio=\(String(format: "%.2f", ratio))")
     }
 }
 
