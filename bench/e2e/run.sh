@@ -18,7 +18,8 @@ stop_server "$SERVER_PID"
 
 # VM.start of one VM, idle vs while a storm of signals for every other VM is being processed
 # (CA-87377): 100 writes of each running guest's data/updated through the xenstore socket.
-# 40 starts each, for a p50 that ten samples left noisy. Idle is measured twice: before the other VMs start, and with them running before the storm.
+# 40 starts each, for a p50 that ten samples left noisy. Idle is measured twice: before the
+# other VMs start, and with them running before the storm.
 for loop in parallel fifo; do
     port=$(free_port)
     start_server "$port" --demo-vms "$((VMS + 1))" --simulation instant --guest-agent-period 0 --events-loop "$loop" \

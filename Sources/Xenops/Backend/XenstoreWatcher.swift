@@ -121,8 +121,9 @@ final class XenstoreWatcher: Sendable {
 
     /// The domain-list diff, limited to the domains the hypervisor reports changed since the last
     /// one (with 1,000 domains, listing and sorting them all made up most of what a running
-    /// population added to a `VM.start`). Watches are registered outside the state lock: their first event
-    /// is delivered at registration, possibly on this thread, and its handler takes the lock.
+    /// population added to a `VM.start`). Watches are registered outside the state lock: their
+    /// first event is delivered at registration, possibly on this thread, and its handler takes
+    /// the lock.
     func refreshDomains() {
         refreshing.withLock { _ in
             var signals: [String] = []

@@ -118,7 +118,7 @@ final class Dom0Backends: Sendable {
             } else {
                 try xs.write(hotplugNode, "connected")
             }
-            guard try xs.switchState("\(base)/state", to: "2") else { return }
+            guard try xs.switchState(of: base, to: "2") else { return }
             guard let watch = try? xs.watch("\(frontend)/state", token: "backend-\(key)") else { return }
             var hotplugRemoved = false
             for await _ in watch {
@@ -132,19 +132,19 @@ final class Dom0Backends: Sendable {
                     // The frontend vanished (hard unplug, or its domain died): close down.
                     if mine != "5" {
                         try await pause()
-                        guard try xs.switchState("\(base)/state", to: "5") else { return }
+                        guard try xs.switchState(of: base, to: "5") else { return }
                     }
                     try await pause()
-                    guard try xs.switchState("\(base)/state", to: "6") else { return }
+                    guard try xs.switchState(of: base, to: "6") else { return }
                     try? xs.rm(hotplugNode)
                     return
                 case ("3", "2"), ("4", "2"):
                     try await pause()
                     let details = connectionDetails(kind: kind, base: base, frontend: frontend)
-                    guard try xs.switchState("\(base)/state", to: "4", details: details) else { return }
+                    guard try xs.switchState(of: base, to: "4", details: details) else { return }
                 case ("6", let state) where state != "6":
                     try await pause()
-                    guard try xs.switchState("\(base)/state", to: "6") else { return }
+                    guard try xs.switchState(of: base, to: "6") else { return }
                     // The hotplug script's "remove".
                     try? xs.rm(hotplugNode)
                     hotplugRemoved = true

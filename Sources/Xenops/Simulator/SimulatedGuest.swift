@@ -122,18 +122,18 @@ final class SimulatedGuest: Sendable {
                 switch (theirs, mine) {
                 case ("2", "1"):
                     try await pause()
-                    guard try xs.switchState("\(base)/state", to: "3", details: connectionDetails(kind: kind)) else { return }
+                    guard try xs.switchState(of: base, to: "3", details: connectionDetails(kind: kind)) else { return }
                 case ("4", "1"), ("4", "3"):
                     try await pause()
-                    guard try xs.switchState("\(base)/state", to: "4") else { return }
+                    guard try xs.switchState(of: base, to: "4") else { return }
                 case ("5", "1"), ("5", "3"), ("5", "4"):
                     try await pause()
-                    guard try xs.switchState("\(base)/state", to: "5") else { return }
+                    guard try xs.switchState(of: base, to: "5") else { return }
                     try await pause()
-                    guard try xs.switchState("\(base)/state", to: "6") else { return }
+                    guard try xs.switchState(of: base, to: "6") else { return }
                 case ("6", let state) where state != "6":
                     try await pause()
-                    guard try xs.switchState("\(base)/state", to: "6") else { return }
+                    guard try xs.switchState(of: base, to: "6") else { return }
                 default:
                     break
                 }

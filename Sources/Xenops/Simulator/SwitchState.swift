@@ -6,14 +6,13 @@ extension XenstoreConnection {
     /// directory removed in between (a forced unplug while the driver was between its read and
     /// its write), which nobody then tore down: the unplug waited out its 300 s hotplug timeout
     /// (seen under load in bench/e2e). False when the device is gone.
-    /// `details` (the rings and features a driver publishes with the new state, relative to the
-    /// state node's directory) go in the same transaction, for the same reason.
-    func switchState(_ statePath: String, to value: String, details: [(key: String, value: String)] = []) throws -> Bool {
-        let directory = statePath.hasSuffix("/state") ? String(statePath.dropLast("/state".count)) : statePath
-        return try transaction { tx in
-            guard (try? tx.read(statePath)) != nil else { return false }
-            for (key, detail) in details { try tx.write("\(directory)/\(key)", detail) }
-            try tx.write(statePath, value)
+    /// `details` (the rings and features a driver publishes with the new state, keys under
+    /// `device`) go in the same transaction, for the same reason.
+    func switchState(of device: String, to value: String, details: [(key: String, value: String)] = []) throws -> Bool {
+        try transaction { tx in
+            guard (try? tx.read("\(device)/state")) != nil else { return false }
+            for (key, detail) in details { try tx.write("\(device)/\(key)", detail) }
+            try tx.write("\(device)/state", value)
             return true
         }
     }
