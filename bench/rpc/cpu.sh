@@ -20,24 +20,8 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 SERVERS=${BENCH_XAPI_SERVERS:-"xapi=$ROOT/.build/release/xapi-server"}
 TICKS=$(getconf CLK_TCK)
 
-WORK=$(mktemp -d /tmp/bench-rpc-cpu.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for_port() {
-    for _ in $(seq 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listening on port $1" >&2
-    return 1
-}
+WORK_PREFIX=bench-rpc-cpu
+source "$HERE/lib.sh"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # run NAME PID PORT PATH BODY TYPE: one measured wrk run; appends "NAME rps cpu_us" to results.
@@ -54,10 +38,10 @@ run() {
 
 python3 "$HERE/client.py" --dummy "$WORK"
 CEILING_PORT=$(free_port)
-"$ROOT/.build/release/http-ceiling" --host 127.0.0.1 --port "$CEILING_PORT" >/dev/null 2>&1 &
+"$ROOT/.build/release/http-ceiling" --host 127.0.0.1 --port "$CEILING_PORT" >"$WORK/http-ceiling.log" 2>&1 &
 CEILING_PID=$!
 PIDS+=("$CEILING_PID")
-wait_for_port "$CEILING_PORT"
+wait_for_port "$CEILING_PID" "$CEILING_PORT" http-ceiling
 cp "$WORK/xmlrpc.body" "$WORK/ceiling.body"
 
 NAMES=()
@@ -68,7 +52,7 @@ for spec in $SERVERS; do
         >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
     eval "PID_$name=$! PORT_$name=$port"
-    wait_for_port "$port"
+    wait_for_port "$!" "$port" "$name"
     mkdir -p "$WORK/$name"
     python3 "$HERE/client.py" "$port" pw "$WORK/$name"
     NAMES+=("$name")

@@ -28,16 +28,8 @@ for argument in "$@"; do
     esac
 done
 
-WORK=$(mktemp -d /tmp/bench-rpc.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-say() { echo "bench/rpc: $*" >&2; }
+WORK_PREFIX=bench-rpc
+source "$HERE/lib.sh"
 
 if ! command -v wrk >/dev/null; then
     say "wrk not found; installing Debian's package"
@@ -52,23 +44,6 @@ fi
 BIN="$ROOT/.build/release"
 XAPI_SERVER=${BENCH_XAPI_SERVER:-$BIN/xapi-server}
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# wait_for_port PID PORT NAME: until PORT accepts connections; fails if PID exits first or after 30 s.
-wait_for_port() {
-    local pid=$1 port=$2 name=$3
-    for _ in $(seq 300); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            say "$name exited before listening on port $port; its output:"
-            tail -20 "$WORK/$name.log" >&2
-            return 1
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    say "$name is not listening on port $port after 30 s"
-    return 1
-}
 
 # measure NAME PORT PATH BODYFILE CONTENT-TYPE: warm-up, then the measured run; prints
 # "req/s p50 p99 non2xx socket-errors".
