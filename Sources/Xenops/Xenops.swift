@@ -31,6 +31,9 @@ public final class Xenops: Service {
     let logger: Logger
     private let pools: Pools
     private let readiness = Readiness()
+    /// Requested operations are foreground, checks background; the layer above puts its own
+    /// API calls and other VMs' signals through the same gate.
+    public let priority = PriorityGate()
 
     public let hypervisor: any Hypervisor
     /// The built-in simulated machine, when no other hypervisor was given: guest control for
@@ -70,12 +73,13 @@ public final class Xenops: Service {
                             configuration: configuration, clock: clock, logger: logger)
         self.engine = engine
         let size = configuration.workerPoolSize
+        let gate = priority
         pools = Pools(
-            operations: WorkerPool(queues: engine.queues, size: size, logger: logger, taskOf: { $0.task.id },
+            operations: WorkerPool(queues: engine.queues, size: size, gate: gate, logger: logger, taskOf: { $0.task.id },
                                    execute: { await engine.execute($0) }),
-            parallel: WorkerPool(queues: engine.parallelQueues, size: size, logger: logger, taskOf: { $0.task.id },
+            parallel: WorkerPool(queues: engine.parallelQueues, size: size, gate: gate, logger: logger, taskOf: { $0.task.id },
                                  execute: { await engine.execute($0) }),
-            nested: WorkerPool(queues: engine.nestedQueues, size: size, logger: logger, taskOf: { $0.task.id },
+            nested: WorkerPool(queues: engine.nestedQueues, size: size, gate: gate, logger: logger, taskOf: { $0.task.id },
                                execute: { await engine.execute($0) }))
     }
 

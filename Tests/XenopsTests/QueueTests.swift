@@ -123,6 +123,28 @@ final class Recorder: Sendable {
         #expect(order == ["a1", "b1", "c1", "a2", "b2", "b3"])
     }
 
+    @Test func backgroundOnlyTagsLeaveAWorkerForRequestedItems() async {
+        let queues = WorkQueues<TestItem>(name: "test")
+        queues.limitBackground(to: 1)
+        queues.push(tag: "a", TestItem(name: "check-a", check: true))
+        queues.push(tag: "b", TestItem(name: "check-b", check: true))
+        let first = await queues.pop(worker: 0)
+        #expect(first?.item.name == "check-a")
+        // The one background slot is taken: a second worker waits for requested work.
+        let second = Task { await queues.pop(worker: 1) }
+        try? await Task.sleep(for: .milliseconds(20))
+        queues.push(tag: "c", TestItem(name: "VM_start"))
+        #expect(await second.value?.item.name == "VM_start")
+        // A requested item behind a running check is visible to the worker running it.
+        queues.push(tag: "a", TestItem(name: "VM_shutdown"))
+        #expect(queues.requestedQueued(behind: "a"))
+        #expect(!queues.requestedQueued(behind: "c"))
+        queues.finished(tag: "a")
+        queues.finished(tag: "c")
+        let next = await queues.pop(worker: 0)
+        #expect(next?.item.name == "VM_shutdown")
+    }
+
     @Test func idleWorkerIsHandedAPushDirectly() async {
         let queues = WorkQueues<TestItem>(name: "test")
         let waiting = Task { await queues.pop(worker: 7) }

@@ -55,6 +55,11 @@ final class WorkQueues<Item: QueueItem>: Sendable {
         var stopped = false
         var pushed = 0
         var coalesced = 0
+        /// Tags whose served item came from the background round (no requested item waited):
+        /// at most `backgroundLimit` at once, so a worker stays free for requested items while
+        /// the others wait on `PriorityGate` with checks.
+        var backgroundServed: Set<String> = []
+        var backgroundLimit = Int.max
     }
 
     private let state = Mutex(State())
@@ -63,6 +68,17 @@ final class WorkQueues<Item: QueueItem>: Sendable {
     static var backgroundShare: Int { 8 }
 
     init(name: String) { self.name = name }
+
+    /// How many workers may serve background-only tags at once (see `State.backgroundServed`).
+    func limitBackground(to workers: Int) {
+        state.withLock { $0.backgroundLimit = max(1, workers) }
+    }
+
+    /// Whether a requested item waits behind the item being served for `tag`: a check there
+    /// holds up an operation someone waits for.
+    func requestedQueued(behind tag: String) -> Bool {
+        state.withLock { $0.overrides[tag]?.contains { $0.coalescingKey == nil } ?? false }
+    }
 
     /// Appends `item` to `tag`'s FIFO unless it coalesces with a waiting one; false if dropped.
     @discardableResult
@@ -147,8 +163,9 @@ final class WorkQueues<Item: QueueItem>: Sendable {
         let handoff = state.withLock { state -> (CheckedContinuation<(tag: String, item: Item)?, Never>, String, Item)? in
             let rest = state.overrides.removeValue(forKey: tag) ?? []
             state.aliases = state.aliases.filter { $0.value != tag }
-            guard !rest.isEmpty else { return nil }
-            Self.enqueueShared(&state, tag: tag, items: rest)
+            let freedWorker = state.backgroundServed.remove(tag) != nil
+            guard !rest.isEmpty || freedWorker else { return nil }
+            if !rest.isEmpty { Self.enqueueShared(&state, tag: tag, items: rest) }
             return Self.handOff(&state)
         }
         if let (continuation, tag, item) = handoff { continuation.resume(returning: (tag, item)) }
@@ -229,9 +246,11 @@ final class WorkQueues<Item: QueueItem>: Sendable {
     /// tags while there are any, save for the background share.
     private static func take(_ state: inout State) -> (tag: String, item: Item)? {
         guard !state.tags.isEmpty else { return nil }
-        let backgroundWaits = state.tags.count > state.urgentTags.count
+        let backgroundFull = state.backgroundServed.count >= state.backgroundLimit
+        let backgroundWaits = state.tags.count > state.urgentTags.count && !backgroundFull
         let tag: String
         if state.urgentTags.isEmpty {
+            guard !backgroundFull else { return nil }
             tag = next(after: state.lastTag, in: state.tags)
         } else if backgroundWaits && state.urgentStreak >= backgroundShare - 1 {
             tag = nextBackground(&state)
@@ -243,6 +262,8 @@ final class WorkQueues<Item: QueueItem>: Sendable {
         state.tags.remove(at: insertionIndex(of: tag, in: state.tags))
         if state.requested.removeValue(forKey: tag) != nil {
             state.urgentTags.remove(at: insertionIndex(of: tag, in: state.urgentTags))
+        } else {
+            state.backgroundServed.insert(tag)
         }
         var queue = state.shared.removeValue(forKey: tag)!
         let item = queue.removeFirst()

@@ -23,6 +23,7 @@ final class WorkerPool<Item: QueueItem>: Sendable {
     /// Requested (non-coalescing) items being run by this pool's workers.
     private let requestedRunning = Synchronization.Atomic<Int>(0)
     let queues: WorkQueues<Item>
+    private let gate: PriorityGate
     private let execute: @Sendable (Item) async -> Void
     private let finally: @Sendable (Item) -> Void
     private let logger: Logger
@@ -30,12 +31,14 @@ final class WorkerPool<Item: QueueItem>: Sendable {
     private let taskOf: @Sendable (Item) -> String?
 
     init(
-        queues: WorkQueues<Item>, size: Int, logger: Logger,
+        queues: WorkQueues<Item>, size: Int, gate: PriorityGate = PriorityGate(), logger: Logger,
         taskOf: @escaping @Sendable (Item) -> String? = { _ in nil },
         execute: @escaping @Sendable (Item) async -> Void,
         finally: @escaping @Sendable (Item) -> Void = { _ in }
     ) {
         self.queues = queues
+        self.gate = gate
+        queues.limitBackground(to: size - 1)
         self.execute = execute
         self.finally = finally
         self.logger = logger
@@ -69,6 +72,7 @@ final class WorkerPool<Item: QueueItem>: Sendable {
 
     /// xenopsd's `set_size`.
     func setSize(_ size: Int) {
+        queues.limitBackground(to: size - 1)
         let (spawn, release, spawner) = state.withLock { state -> ([Int], [Int], AsyncStream<Int>.Continuation?) in
             let active = state.workers.filter {
                 if case .shutdownRequested = $0.value { return false }
@@ -144,14 +148,23 @@ final class WorkerPool<Item: QueueItem>: Sendable {
                 if case .shutdownRequested = state.workers[worker] { return }
                 state.workers[worker] = .processing(item)
             }
+            // Requested operations are foreground; so is a check an operation is queued behind.
+            // Other checks wait while foreground work runs (`PriorityGate`), and run at low
+            // task priority when admitted beside it.
             if item.coalescingKey == nil {
                 requestedRunning.add(1, ordering: .relaxed)
-                await execute(item)
+                await gate.foreground(key: tag) { await execute(item) }
                 requestedRunning.subtract(1, ordering: .relaxed)
-            } else if requestedRunning.load(ordering: .relaxed) > 0 || queues.requestedWaiting {
-                await Self.inBackground { [execute] in await execute(item) }
+            } else if queues.requestedQueued(behind: tag) {
+                await gate.foreground(key: tag) { await execute(item) }
             } else {
-                await execute(item)
+                await gate.background(key: tag) {
+                    if requestedRunning.load(ordering: .relaxed) > 0 || queues.requestedWaiting || gate.foregroundCount > 0 {
+                        await Self.inBackground { [execute] in await execute(item) }
+                    } else {
+                        await execute(item)
+                    }
+                }
             }
             queues.finished(tag: tag)
             finally(item)

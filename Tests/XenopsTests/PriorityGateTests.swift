@@ -1,0 +1,129 @@
+import Synchronization
+import Testing
+@testable import Xenops
+
+/// A foreground body held open until the test says so.
+private final class Latch: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let open = state.withLock { s -> Bool in
+                if !s.open { s.waiters.append(continuation) }
+                return s.open
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Background bodies running now, the most at once, and those finished.
+private final class Counts: Sendable {
+    let state = Mutex((now: 0, most: 0, finished: 0))
+
+    func run() async {
+        state.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+        try? await Task.sleep(for: .milliseconds(5))
+        state.withLock { $0.now -= 1; $0.finished += 1 }
+    }
+}
+
+struct PriorityGateTests {
+    @Test func backgroundRunsAtOnceWithNoForeground() async {
+        let gate = PriorityGate(limit: 1, pause: .seconds(60))
+        let ran = await gate.background { true }
+        #expect(ran)
+    }
+
+    @Test func backgroundWaitsForForegroundToEnd() async {
+        let gate = PriorityGate(limit: 1, pause: .seconds(60))
+        let latch = Latch()
+        let order = Mutex<[String]>([])
+        let entered = Latch()
+        let hold: @Sendable () async -> Void = {
+            entered.open()
+            await latch.wait()
+            order.withLock { $0.append("foreground") }
+        }
+        let foreground = Task { await gate.foreground(hold) }
+        await entered.wait()
+        let record: @Sendable () async -> Void = { order.withLock { $0.append("background") } }
+        let background = Task { await gate.background(record) }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(order.withLock { $0 }.isEmpty)
+        latch.open()
+        await foreground.value
+        await background.value
+        #expect(order.withLock { $0 } == ["foreground", "background"])
+    }
+
+    @Test func backgroundForTheForegroundsObjectIsNotHeld() async {
+        let gate = PriorityGate(limit: 1, pause: .seconds(60))
+        let latch = Latch()
+        let entered = Latch()
+        let hold: @Sendable () async -> Void = {
+            entered.open()
+            await latch.wait()
+        }
+        let foreground = Task { await gate.foreground(key: "vm-a", hold) }
+        await entered.wait()
+        // Would wait a minute if it were held; the foreground itself may be waiting for it.
+        let ran = await gate.background(key: "vm-a") { true }
+        #expect(ran)
+        latch.open()
+        await foreground.value
+    }
+
+    @Test func afterThePauseBackgroundTricklesAtTheLimit() async {
+        let gate = PriorityGate(limit: 1, pause: .milliseconds(20))
+        let latch = Latch()
+        let entered = Latch()
+        let hold: @Sendable () async -> Void = {
+            entered.open()
+            await latch.wait()
+        }
+        let foreground = Task { await gate.foreground(hold) }
+        await entered.wait()
+        let counts = Counts()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask { await gate.background { await counts.run() } }
+            }
+            await group.waitForAll()
+        }
+        // All four ran while the foreground was still in flight, one at a time.
+        #expect(counts.state.withLock { $0.finished } == 4)
+        #expect(counts.state.withLock { $0.most } == 1)
+        latch.open()
+        await foreground.value
+    }
+
+    @Test func cancelledWaiterGoesAtOnce() async {
+        let gate = PriorityGate(limit: 1, pause: .seconds(60))
+        let latch = Latch()
+        let entered = Latch()
+        let hold: @Sendable () async -> Void = {
+            entered.open()
+            await latch.wait()
+        }
+        let foreground = Task { await gate.foreground(hold) }
+        await entered.wait()
+        let observe: @Sendable () async -> Bool = { Task.isCancelled }
+        let background = Task { await gate.background(observe) }
+        try? await Task.sleep(for: .milliseconds(20))
+        background.cancel()
+        #expect(await background.value)
+        latch.open()
+        await foreground.value
+        #expect(gate.foregroundCount == 0)
+    }
+}
