@@ -70,7 +70,14 @@ public final class XenAPI: Sendable {
     public func answer(_ name: String, _ params: [Value], origin: CallOrigin) async -> Answer {
         let reply = ReplySlot()
         do {
-            let value = try await dispatch(name, params, origin: origin, reply: reply)
+            let value: Value
+            if let bridge, Lifecycle.all[name] != nil {
+                // A power or plug operation is foreground from the moment it arrives: session
+                // check and task bookkeeping included, not only the part under `withVMOperation`.
+                value = try await bridge.xenops.priority.foreground { try await dispatch(name, params, origin: origin, reply: reply) }
+            } else {
+                value = try await dispatch(name, params, origin: origin, reply: reply)
+            }
             return reply.sharedAnswer.map(Answer.shared) ?? .value(value)
         } catch let error as XapiError {
             return .failure(error)

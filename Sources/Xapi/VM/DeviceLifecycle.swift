@@ -65,9 +65,17 @@ enum DeviceLifecycle {
             if !attach, !attached { throw .deviceAlreadyDetached(device: device) }
             return try queue(s, device, uuid, bridge.xenops)
         }
-        try await bridge.sync(task, xapiTask: call.task, vm: vm, device: device)
-        await bridge.refresh(vm: uuid)
+        try await bridge.foreground(vm: uuid) {
+            try await bridge.sync(task, xapiTask: call.task, vm: vm, device: device)
+            await bridge.refresh(vm: uuid)
+        }
         return .emptyString
+    }
+
+    /// `body` as foreground work for the VM (`XenopsBridge.foreground`), when Xenops runs.
+    private static func foreground(_ call: Call, vm uuid: String, _ body: () async throws -> Void) async throws {
+        guard let bridge = call.api.bridge else { return try await body() }
+        try await bridge.foreground(vm: uuid, body)
     }
 
     /// `VBD.insert(vbd, vdi)`: a disc into an empty CD drive; live when the VM runs.
@@ -82,15 +90,17 @@ enum DeviceLifecycle {
             let position = Int(try s.get(t.vbd, vbd, "userdevice").stringValue ?? "") ?? 0
             return (DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position)), try XenopsMetadata.disk(of: vdi, in: s, tables: t))
         }
-        if power == "Running", let bridge = call.api.bridge, let disk {
-            try await bridge.sync(bridge.xenops.vbd.insert(device, disk), xapiTask: call.task, vm: vm, device: vbd)
+        try await foreground(call, vm: uuid) {
+            if power == "Running", let bridge = call.api.bridge, let disk {
+                try await bridge.sync(bridge.xenops.vbd.insert(device, disk), xapiTask: call.task, vm: vm, device: vbd)
+            }
+            try call.database.write { s throws(XapiError) in
+                try s.set(t.vbd, vbd, "VDI", .string(vdi))
+                try s.set(t.vbd, vbd, "empty", .bool(false))
+                DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
+            }
+            if power == "Running", let bridge = call.api.bridge { await bridge.refresh(vm: uuid) }
         }
-        try call.database.write { s throws(XapiError) in
-            try s.set(t.vbd, vbd, "VDI", .string(vdi))
-            try s.set(t.vbd, vbd, "empty", .bool(false))
-            DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
-        }
-        if power == "Running", let bridge = call.api.bridge { await bridge.refresh(vm: uuid) }
         return .emptyString
     }
 
@@ -104,15 +114,17 @@ enum DeviceLifecycle {
             let position = Int(try s.get(t.vbd, vbd, "userdevice").stringValue ?? "") ?? 0
             return DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position))
         }
-        if power == "Running", let bridge = call.api.bridge {
-            try await bridge.sync(bridge.xenops.vbd.eject(device), xapiTask: call.task, vm: vm, device: vbd)
+        try await foreground(call, vm: uuid) {
+            if power == "Running", let bridge = call.api.bridge {
+                try await bridge.sync(bridge.xenops.vbd.eject(device), xapiTask: call.task, vm: vm, device: vbd)
+            }
+            try call.database.write { s throws(XapiError) in
+                try s.set(t.vbd, vbd, "VDI", .string(nullRef))
+                try s.set(t.vbd, vbd, "empty", .bool(true))
+                DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
+            }
+            if power == "Running", let bridge = call.api.bridge { await bridge.refresh(vm: uuid) }
         }
-        try call.database.write { s throws(XapiError) in
-            try s.set(t.vbd, vbd, "VDI", .string(nullRef))
-            try s.set(t.vbd, vbd, "empty", .bool(true))
-            DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
-        }
-        if power == "Running", let bridge = call.api.bridge { await bridge.refresh(vm: uuid) }
         return .emptyString
     }
 

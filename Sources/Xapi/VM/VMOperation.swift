@@ -1,4 +1,5 @@
 import XapiDB
+import Xenops
 
 extension Call {
     /// xapi's `with_vm_operation`: checks that `op` is valid now (first failing check wins),
@@ -7,12 +8,13 @@ extension Call {
     func withVMOperation<R: Sendable>(_ vm: String, _ op: String, _ body: () async throws -> R) async throws -> R {
         let t = tables
         let key = task ?? Identifiers.ref()
-        try database.write { s throws(XapiError) in
+        let uuid = try database.write { s throws(XapiError) -> String in
             if let error = VMOperations.check(op, vm: vm, strict: false, in: s, tables: t) { throw error }
             var current = try s.get(t.vm, vm, "current_operations").structureValue ?? Structure()
             current[key] = .string(op)
             try s.set(t.vm, vm, "current_operations", .structure(current))
             VMOperations.refresh(vm: vm, in: &s, tables: t)
+            return try s.get(t.vm, vm, "uuid").stringValue ?? ""
         }
         defer {
             database.write { s in
@@ -22,7 +24,9 @@ extension Call {
                 VMOperations.refresh(vm: vm, in: &s, tables: t)
             }
         }
-        return try await body()
+        // The whole call, barrier included, is foreground: other VMs' signals give way to it.
+        guard let bridge = api.bridge else { return try await body() }
+        return try await bridge.foreground(vm: uuid, body)
     }
 
     /// Progress of this call's task (no-op for calls without one).

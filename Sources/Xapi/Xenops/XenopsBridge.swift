@@ -52,7 +52,7 @@ public final class XenopsBridge: Sendable {
         self.mode = mode
         self.workers = max(1, workers)
         self.logger = logger
-        lanes = Lanes()
+        lanes = Lanes(workers: self.workers)
     }
 
     // MARK: The events loop
@@ -122,8 +122,10 @@ public final class XenopsBridge: Sendable {
             case .update(let id) where urgent || Lanes.isTaskLane(lane):
                 apply(id)
             case .update(let id):
-                let child = Task(priority: .low) { self.apply(id) }
-                await child.value
+                await xenops.priority.background(key: id.vm) {
+                    let child = Task(priority: .low) { self.apply(id) }
+                    await child.value
+                }
             case .wake(let barrier):
                 wake(barrier: barrier)
             }
@@ -188,6 +190,16 @@ public final class XenopsBridge: Sendable {
         guard let metadata, pushed.withLock({ $0[metadata.vm.id] }) != metadata else { return }
         logger.debug("pushing changed metadata", metadata: ["vm": "\(metadata.vm.id)"])
         push(metadata)
+    }
+
+    /// Runs an API operation on VM `uuid` as foreground work: other VMs' signals give way to it
+    /// (`PriorityGate`), and this VM's own lane is served as urgent, because the barrier that
+    /// ends the operation waits for every signal in it.
+    public func foreground<R>(vm uuid: String, _ body: () async throws -> R) async rethrows -> R {
+        let lane = Lanes.key(for: .vm(uuid))
+        lanes.focus(lane)
+        defer { lanes.unfocus(lane) }
+        return try await xenops.priority.foreground(key: uuid, body)
     }
 
     // MARK: Barriers
@@ -317,12 +329,39 @@ final class Lanes: Sendable {
         var busy: Set<String> = []
         /// Lanes holding a barrier wake-up: served ahead of the others until it is done.
         var urgent: Set<String> = []
+        /// Lanes of VMs under an API operation, counted per operation: served as urgent while
+        /// it lasts, since its barrier will wait for every signal in them.
+        var focused: [String: Int] = [:]
+
+        func isUrgent(_ lane: String) -> Bool { urgent.contains(lane) || focused[lane] != nil }
+
+        /// Lanes served before the round-robin: urgent ones and tasks' (an API call waits on both).
+        func isFirst(_ lane: String) -> Bool { isUrgent(lane) || Lanes.isTaskLane(lane) }
+
+        /// Lanes whose worker runs a background item (`Lanes.isBackground`), at most
+        /// `backgroundLimit`: a worker held by `PriorityGate` must not be the one an urgent
+        /// lane waits for.
+        var background: Set<String> = []
+        var backgroundLimit = Int.max
         var idle: [CheckedContinuation<Taken?, Never>] = []
         var closed = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+
+    /// `workers`: how many take items; all but one may hold background items at once.
+    init(workers: Int = 2) {
+        var state = State()
+        state.backgroundLimit = max(1, workers - 1)
+        self.state = Mutex(state)
+    }
+
+    /// What a worker runs behind `PriorityGate`: another VM's signal, neither urgent nor a task's.
+    static func isBackground(_ lane: String, _ item: Item, urgent: Bool) -> Bool {
+        guard case .update = item else { return false }
+        return !urgent && !isTaskLane(lane)
+    }
 
     static func key(for id: Dynamic) -> String {
         if let vm = id.vm { return "vm:" + vm }
@@ -342,8 +381,8 @@ final class Lanes: Sendable {
                 guard s.waitingUpdates[lane, default: []].insert(id).inserted else { return nil }
             }
             s.queues[lane, default: []].append(item)
-            if urgent {
-                s.urgent.insert(lane)
+            if urgent || s.isFirst(lane) {
+                if urgent { s.urgent.insert(lane) }
                 if !s.busy.contains(lane) {
                     if let index = s.ready.firstIndex(of: lane) { s.ready.remove(at: index) }
                     s.ready.prepend(lane)
@@ -371,9 +410,16 @@ final class Lanes: Sendable {
     }
 
     private static func take(_ s: inout State) -> Taken? {
+        // Lanes that are not background go to the front of `ready`, so with every background
+        // slot taken the first lane tells whether anything may run.
+        if s.background.count >= s.backgroundLimit, let lane = s.ready.first, let item = s.queues[lane]?.first,
+           isBackground(lane, item, urgent: s.isUrgent(lane)) {
+            return nil
+        }
         while let lane = s.ready.popFirst() {
             guard var queue = s.queues[lane], let item = queue.popFirst() else { continue }
-            let urgent = s.urgent.contains(lane)
+            let urgent = s.isUrgent(lane)
+            if isBackground(lane, item, urgent: urgent) { s.background.insert(lane) }
             s.queues[lane] = queue.isEmpty ? nil : queue
             if case .wake = item, !queue.contains(where: { if case .wake = $0 { true } else { false } }) {
                 s.urgent.remove(lane)
@@ -390,13 +436,33 @@ final class Lanes: Sendable {
     func finished(_ lane: String) {
         let handoff = state.withLock { s -> (CheckedContinuation<Taken?, Never>, Taken)? in
             s.busy.remove(lane)
+            s.background.remove(lane)
             if s.queues[lane]?.isEmpty == false {
-                if s.urgent.contains(lane) { s.ready.prepend(lane) } else { s.ready.append(lane) }
+                if s.isFirst(lane) { s.ready.prepend(lane) } else { s.ready.append(lane) }
             }
             guard !s.idle.isEmpty, let taken = Self.take(&s) else { return nil }
             return (s.idle.removeLast(), taken)
         }
         if let (worker, taken) = handoff { worker.resume(returning: taken) }
+    }
+
+    /// Serves `lane` as urgent until the matching `unfocus`; work already waiting in it moves
+    /// to the front of the round-robin.
+    func focus(_ lane: String) {
+        state.withLock { s in
+            s.focused[lane, default: 0] += 1
+            if !s.busy.contains(lane), let index = s.ready.firstIndex(of: lane) {
+                s.ready.remove(at: index)
+                s.ready.prepend(lane)
+            }
+        }
+    }
+
+    func unfocus(_ lane: String) {
+        state.withLock { s in
+            let count = (s.focused[lane] ?? 1) - 1
+            s.focused[lane] = count > 0 ? count : nil
+        }
     }
 
     func close() {
