@@ -72,6 +72,37 @@ import Synchronization
         #expect(events(since: mark, ["session"]).events.isEmpty)
     }
 
+    @Test func aClassSubscriptionReadsOnlyItsClassesLogs() throws {
+        let t = self.t
+        let vm = try db.write { s throws in try s.make(t.vm) }
+        let start = EventToken(generation: db.generation, messageGeneration: 0)
+        try db.write { s throws in
+            // A storm of changes to another class, around one change to the VM.
+            for i in 0..<50 { _ = try s.make(t.vdi); if i == 25 { try s.set(t.vm, vm, "name_label", .string("x")) } }
+            _ = try s.make(t.vbd)
+        }
+        let state = db.read { $0 }
+        let vmEntries = state.changeLog.entries(after: start.generation, in: [t.vm])
+        #expect(vmEntries.map(\.ref) == [vm])
+        let two = state.changeLog.entries(after: start.generation, in: [t.vm, t.vbd])
+        #expect(two.count == 2)
+        #expect(two.map(\.generation) == two.map(\.generation).sorted())
+        #expect(state.changeLog.entries(after: start.generation, in: nil).count == 52)
+        #expect(ops(events(since: start, ["vm"])) == ["vm mod"])
+    }
+
+    @Test func compactionKeepsThePerClassLogsInStep() throws {
+        let t = self.t
+        let vm = try db.write { s throws in try s.make(t.vm) }
+        // Enough superseded entries to compact: only the latest change per object survives.
+        for i in 0..<5000 { try db.write { s throws in try s.set(t.vm, vm, "name_label", .string("\(i)")) } }
+        let state = db.read { $0 }
+        #expect(state.changeLog.count < 5000)
+        let entries = state.changeLog.entries(after: 0, in: [t.vm])
+        #expect(entries.filter { state.isLive($0) }.map(\.ref) == [vm])
+        #expect(entries.count < 5000)
+    }
+
     @Test func firstCallReportsEverythingAsAdd() throws {
         let t = self.t
         try db.write { s throws in

@@ -66,7 +66,7 @@ extension DatabaseState {
         var mods: [Value] = []
         var dels: [Value] = []
         var last = token
-        let objectEntries = changeLog.entries(after: max(scanned, token.generation))
+        let objectEntries = ArraySlice(changeLog.entries(after: max(scanned, token.generation), in: subscription.tables))
         let messageEntries = messageLog.entries(after: max(scanned, token.messageGeneration))
         for entry in [messageEntries, objectEntries].joined() {
             let isMessage = entry.table == messages
@@ -124,7 +124,7 @@ extension DatabaseState {
     /// Whether anything `subscription` covers changed after `generation` (a cheap re-check
     /// before parking, so a change racing the scan is never slept through).
     func hasChanges(after generation: Int64, matching subscription: Subscription) -> Bool {
-        changeLog.entries(after: generation).contains { subscription.matches(table: $0.table, ref: $0.ref) }
+        changeLog.entries(after: generation, in: subscription.tables).contains { subscription.matches(table: $0.table, ref: $0.ref) }
             || messageLog.entries(after: generation).contains { subscription.mayMatch(table: $0.table) }
     }
 }
