@@ -11,7 +11,7 @@ import Synchronization
 struct XapiLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xapi-load",
-        subcommands: [Fanout.self, Latency.self, FromCost.self, Flood.self, WatchStorm.self, BootStorm.self, StartLatency.self, GuestEvents.self, SignalStorm.self])
+        subcommands: [Fanout.self, Latency.self, FromCost.self, Flood.self, WatchStorm.self, BootStorm.self, StartLatency.self, GuestEvents.self, SignalStorm.self, BacklogStart.self])
 }
 
 struct Target: ParsableArguments {
@@ -515,6 +515,87 @@ struct SignalStorm: AsyncParsableCommand {
         }
         let seconds = Double(now() - t0) / 1e9
         print("signal-storm vms=\(domids.count) writes=\(writes) seconds=\(String(format: "%.2f", seconds)) writes_per_s=\(Int(Double(writes) / seconds))")
+    }
+}
+
+/// CA-87377 as the issue states it: `VM.start` of one VM while `writes` check_state signals for
+/// the other running VMs are pending. Before each such start a burst of guest-agent writes
+/// (`data/updated`, spread over every running VM) is pipelined through the xenstore socket and
+/// all of it acknowledged, so xenstore has fired every watch and the signals sit in the
+/// pipeline (xenops' checks, its Updates, xapi's events loop) when the start's barrier joins it.
+///
+/// Rounds alternate with a start on the quiet server (the same VMs running, nothing pending,
+/// threads warmed by a start just before), so that the ratio compares starts seconds, not
+/// minutes, apart on a machine whose speed drifts.
+/// Quiet means the server used under 5 % of a CPU over 50 ms (`--pid`; else a 1 s pause).
+struct BacklogStart: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option var xenstoreSocket: String
+    @Option var writes = 100_000
+    @Option var repeats = 20
+    @Option(help: "The server's pid, to wait until it is quiet before an idle start.")
+    var pid: Int32?
+    @Option var label = ""
+
+    func run() async throws {
+        let client = Client(target: target)
+        let (c, session) = try await client.loggedIn()
+        guard let vm = try await client.haltedVMs(c, session).last else { throw ValidationError("no halted VM") }
+        var domids: [String] = []
+        for other in try await client.runningVMs(c, session) {
+            domids.append(RPC.member("Value", in: try await client.call(c, "VM.get_domid", [.string(session), .string(other)])) ?? "")
+        }
+        guard !domids.isEmpty else { throw ValidationError("no running VM") }
+        let writer = try XenstoreWriter(path: xenstoreSocket)
+        func timedStart() async throws -> Double {
+            let t0 = now()
+            _ = try await client.call(c, "VM.start", [.string(session), .string(vm), .bool(false), .bool(false)])
+            let elapsed = Double(now() - t0)
+            _ = try await client.call(c, "VM.hard_shutdown", [.string(session), .string(vm)])
+            return elapsed
+        }
+        var idle: [Double] = []
+        var backlog: [Double] = []
+        var burstSeconds: [Double] = []
+        var quietWaits: [Double] = []
+        for round in 0..<repeats {
+            let q0 = now()
+            try await waitUntilQuiet()
+            quietWaits.append(Double(now() - q0) / 1e6)
+            // A start after a quiet spell finds its threads parked and is slower than one
+            // right after another; the backlog's start never is. The first warms up.
+            _ = try await timedStart()
+            idle.append(try await timedStart())
+            let burst = (0..<writes).map { i in
+                (path: "/local/domain/\(domids[i % domids.count])/data/updated", value: String(round * writes + i))
+            }
+            let b0 = now()
+            try writer.pipelinedWrite(burst)
+            burstSeconds.append(Double(now() - b0) / 1e9)
+            backlog.append(try await timedStart())
+        }
+        let rate = Double(writes) / percentile(burstSeconds, 50)
+        let ratio = percentile(backlog, 50) / percentile(idle, 50)
+        print("backlog-start\(label.isEmpty ? "" : " [\(label)]") vms=\(domids.count) writes=\(writes) repeats=\(repeats) "
+              + "burst_writes_per_s=\(Int(rate)) quiet_wait_p50_ms=\(Int(percentile(quietWaits, 50))) "
+              + "idle_p50_ms=\(ms(percentile(idle, 50))) backlog_p50_ms=\(ms(percentile(backlog, 50))) "
+              + "backlog_max_ms=\(ms(backlog.max() ?? .nan)) ratio=\(String(format: "%.2f", ratio))")
+        print("  idle_each_ms=\(idle.map { String(format: "%.1f", $0 / 1e6) }.joined(separator: ","))")
+        print("  backlog_each_ms=\(backlog.map { String(format: "%.1f", $0 / 1e6) }.joined(separator: ","))")
+    }
+
+    private func waitUntilQuiet() async throws {
+        guard let pid else {
+            try await Task.sleep(for: .seconds(1))
+            return
+        }
+        var before = processCPU(pid)
+        for _ in 0..<200 {  // 10 s at most
+            try await Task.sleep(for: .milliseconds(50))
+            let after = processCPU(pid)
+            if after - before < 2_500_000 { return }
+            before = after
+        }
     }
 }
 

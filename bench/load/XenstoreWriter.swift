@@ -43,6 +43,56 @@ final class XenstoreWriter {
         guard type == 11 else { throw CocoaError(.fileWriteUnknown) }
     }
 
+    /// Many WRITEs sent back to back without waiting, as guests' rings deliver them, and then
+    /// every reply read: when this returns, xenstore has applied all of them and fired their
+    /// watches, so the signals they raise are pending downstream.
+    func pipelinedWrite(_ writes: [(path: String, value: String)]) throws {
+        var message: [UInt8] = []
+        message.reserveCapacity(writes.count * 48)
+        for (i, write) in writes.enumerated() {
+            let payload = Array(write.path.utf8) + [0] + Array(write.value.utf8)
+            for word in [UInt32(11), UInt32(i), 0, UInt32(payload.count)] {
+                withUnsafeBytes(of: word.littleEndian) { message.append(contentsOf: $0) }
+            }
+            message.append(contentsOf: payload)
+        }
+        // A thread writes while this one reads the replies, so neither socket buffer fills up;
+        // the last reply read means every write was sent and applied.
+        let fd = self.fd
+        let bytes = message
+        Thread {
+            bytes.withUnsafeBytes { raw in
+                var sent = 0
+                while sent < raw.count {
+                    let n = Foundation.write(fd, raw.baseAddress! + sent, raw.count - sent)
+                    guard n > 0 else { return }  // the read below then fails too
+                    sent += n
+                }
+            }
+        }.start()
+        var header = [UInt8](repeating: 0, count: 16)
+        var body = [UInt8](repeating: 0, count: 4096)
+        for _ in writes {
+            guard Self.readAll(fd, &header, header.count) else { throw CocoaError(.fileReadUnknown) }
+            let type = Int(header[0]) | Int(header[1]) << 8
+            let length = Int(header[12]) | Int(header[13]) << 8 | Int(header[14]) << 16 | Int(header[15]) << 24
+            if length > body.count { body = [UInt8](repeating: 0, count: length) }
+            guard type == 11, Self.readAll(fd, &body, length) else { throw CocoaError(.fileReadUnknown) }
+        }
+    }
+
+    private static func readAll(_ fd: Int32, _ buffer: inout [UInt8], _ count: Int) -> Bool {
+        var got = 0
+        return buffer.withUnsafeMutableBytes { raw in
+            while got < count {
+                let n = Foundation.read(fd, raw.baseAddress! + got, count - got)
+                guard n > 0 else { return false }
+                got += n
+            }
+            return true
+        }
+    }
+
     private func readExactly(_ buffer: inout [UInt8]) throws {
         var got = 0
         let count = buffer.count
