@@ -535,6 +535,8 @@ struct BacklogStart: AsyncParsableCommand {
     @Option var repeats = 20
     @Option(help: "The server's pid, to wait until it is quiet before an idle start.")
     var pid: Int32?
+    @Option(help: "The key written under each guest's domain path: data/updated is watched (a signal per write); an unwatched key gives the xenstore load without the signals.")
+    var key = "data/updated"
     @Option var label = ""
 
     func run() async throws {
@@ -567,7 +569,7 @@ struct BacklogStart: AsyncParsableCommand {
             _ = try await timedStart()
             idle.append(try await timedStart())
             let burst = (0..<writes).map { i in
-                (path: "/local/domain/\(domids[i % domids.count])/data/updated", value: String(round * writes + i))
+                (path: "/local/domain/\(domids[i % domids.count])/\(key)", value: String(round * writes + i))
             }
             let b0 = now()
             try writer.pipelinedWrite(burst)

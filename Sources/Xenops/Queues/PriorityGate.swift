@@ -1,3 +1,4 @@
+import Foundation
 import DequeModule
 import Synchronization
 
@@ -6,10 +7,13 @@ import Synchronization
 ///
 /// Task priorities alone do not do this on Linux: `.low` jobs run on threads of their own that
 /// the kernel schedules as fairly as the rest, so a backlog of other VMs' signals left a
-/// `VM.start` half of the two cores and twice its idle time (bench/e2e). Here, background work
-/// waits while any foreground work is in flight, for at most `pause` after the oldest of it
-/// began; after that, `limit` background bodies may run at once, so a long operation (a clean
-/// shutdown waiting for its guest) slows the rest of the host down but never stops it.
+/// `VM.start` half of the two cores and twice its idle time (bench/e2e). Here:
+/// * with no foreground work, at most `idleLimit` background bodies run at once (by default
+///   one core's worth less than the machine has), so that an operation arriving finds a core
+///   free and little background work in flight to finish;
+/// * while foreground work is in flight, background work waits, for at most `pause` after the
+///   oldest of it began; after that `limit` bodies may run at once, so a long operation (a
+///   clean shutdown waiting for its guest) slows the rest of the host down but never stops it.
 ///
 /// Foreground work names the object it is for (a VM's id); background work for the same object
 /// is never held back, because the foreground may be waiting for it: an operation queued behind
@@ -23,6 +27,7 @@ public final class PriorityGate: Sendable {
 
     private struct State {
         let limit: Int
+        let idleLimit: Int
         let pause: Duration
         var foreground: [Int: (key: String?, since: ContinuousClock.Instant)] = [:]
         var foregroundKeys: [String: Int] = [:]
@@ -44,7 +49,7 @@ public final class PriorityGate: Sendable {
         }
 
         func mayRun(key: String?, now: ContinuousClock.Instant) -> Bool {
-            if foreground.isEmpty { return true }
+            if foreground.isEmpty { return backgroundRunning < idleLimit }
             if let key, foregroundKeys[key] != nil { return true }
             return pauseEnd(now: now) == nil && backgroundRunning < limit
         }
@@ -83,9 +88,11 @@ public final class PriorityGate: Sendable {
 
     private let state: Mutex<State>
 
-    /// `limit`: background bodies at once while foreground work has run longer than `pause`.
-    public init(limit: Int = 1, pause: Duration = .milliseconds(50)) {
-        state = Mutex(State(limit: max(1, limit), pause: pause))
+    /// `limit`: background bodies at once while foreground work has run longer than `pause`;
+    /// `idleLimit`: at once with no foreground work (nil: one less than the active processors).
+    public init(limit: Int = 1, idleLimit: Int? = nil, pause: Duration = .milliseconds(50)) {
+        let processors = ProcessInfo.processInfo.activeProcessorCount
+        state = Mutex(State(limit: max(1, limit), idleLimit: max(1, idleLimit ?? processors - 1), pause: pause))
     }
 
     /// Foreground work in flight, for diagnostics and tests.

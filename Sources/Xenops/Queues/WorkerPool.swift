@@ -20,8 +20,6 @@ final class WorkerPool<Item: QueueItem>: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Requested (non-coalescing) items being run by this pool's workers.
-    private let requestedRunning = Synchronization.Atomic<Int>(0)
     let queues: WorkQueues<Item>
     private let gate: PriorityGate
     private let execute: @Sendable (Item) async -> Void
@@ -124,16 +122,6 @@ final class WorkerPool<Item: QueueItem>: Sendable {
         })
     }
 
-    /// Runs a background check (a coalescing item) as a low-priority child task while a
-    /// requested operation is queued or running, so that the executor orders a storm of checks
-    /// behind that operation's steps (bench/e2e: a `VM.start` under a storm of 100,000 signals
-    /// nearer its idle time). With no operation in flight, checks run at full speed: always
-    /// running them low let busy in-process guest agents starve them.
-    static func inBackground(_ body: @escaping @Sendable () async -> Void) async {
-        let child = Task(priority: .low, operation: body)
-        await withTaskCancellationHandler { await child.value } onCancel: { child.cancel() }
-    }
-
     private func isLeaving(_ worker: Int) -> Bool {
         state.withLock {
             if case .shutdownRequested = $0.workers[worker] { return true }
@@ -149,22 +137,14 @@ final class WorkerPool<Item: QueueItem>: Sendable {
                 state.workers[worker] = .processing(item)
             }
             // Requested operations are foreground; so is a check an operation is queued behind.
-            // Other checks wait while foreground work runs (`PriorityGate`), and run at low
-            // task priority when admitted beside it.
+            // Other checks are background: `PriorityGate` holds them while foreground work
+            // runs and otherwise lets few run at once.
             if item.coalescingKey == nil {
-                requestedRunning.add(1, ordering: .relaxed)
                 await gate.foreground(key: tag) { await execute(item) }
-                requestedRunning.subtract(1, ordering: .relaxed)
             } else if queues.requestedQueued(behind: tag) {
                 await gate.foreground(key: tag) { await execute(item) }
             } else {
-                await gate.background(key: tag) {
-                    if requestedRunning.load(ordering: .relaxed) > 0 || queues.requestedWaiting || gate.foregroundCount > 0 {
-                        await Self.inBackground { [execute] in await execute(item) }
-                    } else {
-                        await execute(item)
-                    }
-                }
+                await gate.background(key: tag) { await execute(item) }
             }
             queues.finished(tag: tag)
             finally(item)
