@@ -91,6 +91,23 @@ import Synchronization
         #expect(ops(events(since: start, ["vm"])) == ["vm mod"])
     }
 
+    @Test func changedObjectsNamesLiveObjectsOfTheSubscribedClassesOnly() throws {
+        let t = self.t
+        let (vm, gone) = try db.write { s throws in (try s.make(t.vm), try s.make(t.vm)) }
+        let start = db.generation
+        let vbd = try db.write { s throws -> String in
+            try s.set(t.vm, vm, "name_label", .string("changed"))
+            try s.delete(t.vm, gone)
+            _ = try s.make(t.vdi)
+            return try s.make(t.vbd)
+        }
+        let subscription = Subscription(["vm", "vbd"], model: db.model)
+        let changed = db.read { $0.changedObjects(after: start, subscription: subscription) }
+        #expect(changed.map(\.ref) == [vm, vbd])
+        let now = db.generation
+        #expect(db.read { $0.changedObjects(after: now, subscription: subscription) }.isEmpty)
+    }
+
     @Test func compactionKeepsThePerClassLogsInStep() throws {
         let t = self.t
         let vm = try db.write { s throws in try s.make(t.vm) }

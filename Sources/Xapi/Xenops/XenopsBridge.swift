@@ -156,24 +156,23 @@ public final class XenopsBridge: Sendable {
     /// reboot follows the configuration the database shows.
     private func runMetadataSync() async {
         let subscription = Subscription(["vm", "vbd", "vif"], model: database.model)
-        var token = EventToken(generation: database.generation, messageGeneration: 0)
+        let t = tables
+        var scanned = database.generation
         while !Task.isCancelled {
-            let (changed, generation) = database.read { s -> ([String], Int64) in
-                let batch = s.collectEvents(since: token, subscription: subscription)
+            let changed = database.read { s -> [String] in
                 var vms = Set<String>()
-                for event in batch.events {
-                    guard let record = event.structureValue, let snapshot = record["snapshot"]?.structureValue else { continue }
-                    switch record["class"]?.stringValue {
-                    case "vm": vms.insert(record["ref"]?.stringValue ?? "")
-                    default: if let vm = snapshot["VM"]?.stringValue { vms.insert(vm) }
+                for (table, ref) in s.changedObjects(after: scanned, subscription: subscription) {
+                    if table == t.vm {
+                        vms.insert(ref)
+                    } else if let vm = try? s.get(table, ref, "VM").stringValue {
+                        vms.insert(vm)
                     }
                 }
-                token = batch.token
-                return (Array(vms), s.generation)
+                scanned = s.generation
+                return Array(vms)
             }
             for vm in changed { syncMetadata(vm) }
-            _ = await database.waitForChange(session: "", subscription: subscription, after: max(generation, token.generation),
-                                             deadline: nil)
+            _ = await database.waitForChange(session: "", subscription: subscription, after: scanned, deadline: nil)
         }
     }
 

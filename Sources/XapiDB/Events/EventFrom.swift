@@ -112,6 +112,17 @@ extension DatabaseState {
         return EventBatch(events: messageEvents + adds + mods + dels, token: last)
     }
 
+    /// The live objects `subscription` covers that changed after `generation`, oldest first,
+    /// without building snapshots: for followers inside the server that read only what they
+    /// need (xapi's metadata sync), so the database lock is held for a scan, not for records.
+    public func changedObjects(after generation: Int64, subscription: Subscription) -> [(table: Int, ref: String)] {
+        changeLog.entries(after: generation, in: subscription.tables).compactMap { entry in
+            guard isLive(entry), tables[entry.table].rows[entry.ref] != nil,
+                  subscription.matches(table: entry.table, ref: entry.ref) else { return nil }
+            return (entry.table, entry.ref)
+        }
+    }
+
     /// Row counts of every table, whether subscribed or not, as `<i4>` like xapi.
     public func validRefCounts() -> Structure {
         var counts = Structure()
