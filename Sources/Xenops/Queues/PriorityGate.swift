@@ -95,6 +95,11 @@ public final class PriorityGate: Sendable {
         state = Mutex(State(limit: max(1, limit), idleLimit: max(1, idleLimit ?? processors - 1), pause: pause))
     }
 
+    /// How many background bodies may run at once with no foreground work. A layer with
+    /// several workers lets no more than this many take background work, so none of them
+    /// waits here (a wake-up per body) while the others could serve foreground work.
+    public var idleLimit: Int { state.withLock { $0.idleLimit } }
+
     /// Foreground work in flight, for diagnostics and tests.
     public var foregroundCount: Int { state.withLock { $0.foreground.count } }
 
@@ -116,28 +121,10 @@ public final class PriorityGate: Sendable {
     /// A cancelled waiter runs `body` at once: cancellation is how a worker shuts down, and
     /// the body sees the cancellation itself.
     public func background<R>(key: String? = nil, _ body: () async throws -> R) async rethrows -> R {
-        await enterBackground(key: key)
-        defer { leaveBackground() }
+        await acquire(key: key)
+        defer { release() }
         return try await body()
     }
-
-    /// Whether a worker holding a background slot across several bodies (`enterBackground`
-    /// once, then body after body, which saves a wake-up per body) must give it up before its
-    /// next body, for `key`: at once when foreground work for another object is in flight,
-    /// and after `quantum` when other background work waits, so sharers take turns.
-    public func mustYield(before key: String?, heldSince: ContinuousClock.Instant) -> Bool {
-        state.withLock { state in
-            if !state.foreground.isEmpty, key.map({ state.foregroundKeys[$0] == nil }) ?? true { return true }
-            return !state.waiting.isEmpty && ContinuousClock.now - heldSince >= Self.quantum
-        }
-    }
-
-    static let quantum: Duration = .milliseconds(2)
-
-    /// How many background bodies may run at once with no foreground work: a layer running
-    /// background work on several workers lets no more than this many take it, so none of
-    /// them waits here while the others could be serving foreground work.
-    public var idleLimit: Int { state.withLock { $0.idleLimit } }
 
     private func endForeground(_ id: Int) {
         let (admitted, timer) = state.withLock { state -> ([CheckedContinuation<Void, Never>], ContinuousClock.Instant?) in
@@ -152,8 +139,7 @@ public final class PriorityGate: Sendable {
         if let timer { wake(at: timer) }
     }
 
-    /// Gives up a slot taken by `enterBackground`.
-    public func leaveBackground() {
+    private func release() {
         let admitted = state.withLock { state in
             state.backgroundRunning -= 1
             return state.admit(now: .now)
@@ -176,9 +162,7 @@ public final class PriorityGate: Sendable {
         }
     }
 
-    /// Takes a background slot for `key`, waiting while the gate holds background work back.
-    /// A cancelled waiter gets its slot at once: cancellation is how a worker shuts down.
-    public func enterBackground(key: String?) async {
+    private func acquire(key: String?) async {
         let id: Int? = state.withLock { state in
             if state.waiting.isEmpty && state.mayRun(key: key, now: .now) {
                 state.backgroundRunning += 1

@@ -160,25 +160,18 @@ final class WorkQueues<Item: QueueItem>: Sendable {
 
     /// The item popped for `tag` is done: the tag's remaining items rejoin the round.
     func finished(tag: String) {
-        _ = finished(tag: tag, continuing: false)
-    }
-
-    /// `finished(tag:)`, and when `continuing`, the calling worker's next item taken in the same
-    /// step: it goes on without a wake-up, rather than handing the work to an idle worker whose
-    /// wake-up, on a busy executor, can cost more than the item (xenops-bench signals with
-    /// 1,000 busy in-process agents: 266 checks/s with a hand-off per check, 71,600/s going
-    /// on). Idle workers still get what the caller leaves.
-    func finished(tag: String, continuing: Bool) -> (tag: String, item: Item)? {
-        let (mine, handoff) = state.withLock { state -> ((tag: String, item: Item)?, (CheckedContinuation<(tag: String, item: Item)?, Never>, String, Item)?) in
+        let handoff = state.withLock { state -> (CheckedContinuation<(tag: String, item: Item)?, Never>, String, Item)? in
             let rest = state.overrides.removeValue(forKey: tag) ?? []
             state.aliases = state.aliases.filter { $0.value != tag }
+            // The caller pops again next and takes the background work it leaves itself: waking
+            // an idle worker for it cost more than a check on a busy executor (xenops-bench
+            // signals, 1,000 busy in-process agents: 266 checks/s instead of 71,600/s).
             state.backgroundServed.remove(tag)
-            if !rest.isEmpty { Self.enqueueShared(&state, tag: tag, items: rest) }
-            let mine = continuing && !state.stopped ? Self.take(&state) : nil
-            return (mine, Self.handOff(&state))
+            guard !rest.isEmpty else { return nil }
+            Self.enqueueShared(&state, tag: tag, items: rest)
+            return Self.handOff(&state)
         }
         if let (continuation, tag, item) = handoff { continuation.resume(returning: (tag, item)) }
-        return mine
     }
 
     /// Operations pushed for `alias` go to `tag`'s queue until `tag` finishes its current item.

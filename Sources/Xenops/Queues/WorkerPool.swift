@@ -130,23 +130,8 @@ final class WorkerPool<Item: QueueItem>: Sendable {
     }
 
     private func work(_ worker: Int) async {
-        // A background slot held from one check to the next while nothing else wants it, and
-        // the next item, taken as the last one finished.
-        var holdingSlot = false
-        var heldSince = ContinuousClock.now
-        var carried: (tag: String, item: Item)?
-        while true {
-            let next: (tag: String, item: Item)?
-            if let ready = carried {
-                next = ready
-                carried = nil
-            } else {
-                guard !Task.isCancelled && !isLeaving(worker) else { break }
-                // Never hold a slot while idle.
-                if holdingSlot { gate.leaveBackground(); holdingSlot = false }
-                next = await queues.pop(worker: worker)
-            }
-            guard let (tag, item) = next else { break }
+        while !Task.isCancelled && !isLeaving(worker) {
+            guard let (tag, item) = await queues.pop(worker: worker) else { break }
             state.withLock { state in
                 if case .shutdownRequested = state.workers[worker] { return }
                 state.workers[worker] = .processing(item)
@@ -154,25 +139,19 @@ final class WorkerPool<Item: QueueItem>: Sendable {
             // Requested operations are foreground; so is a check an operation is queued behind.
             // Other checks are background: `PriorityGate` holds them while foreground work
             // runs and otherwise lets few run at once.
-            if item.coalescingKey == nil || queues.requestedQueued(behind: tag) {
-                if holdingSlot { gate.leaveBackground(); holdingSlot = false }
+            if item.coalescingKey == nil {
+                await gate.foreground(key: tag) { await execute(item) }
+            } else if queues.requestedQueued(behind: tag) {
                 await gate.foreground(key: tag) { await execute(item) }
             } else {
-                if holdingSlot && gate.mustYield(before: tag, heldSince: heldSince) { gate.leaveBackground(); holdingSlot = false }
-                if !holdingSlot {
-                    await gate.enterBackground(key: tag)
-                    holdingSlot = true
-                    heldSince = .now
-                }
-                await execute(item)
+                await gate.background(key: tag) { await execute(item) }
             }
-            carried = queues.finished(tag: tag, continuing: !Task.isCancelled && !isLeaving(worker))
+            queues.finished(tag: tag)
             finally(item)
             state.withLock { state in
                 if case .processing = state.workers[worker] { state.workers[worker] = .idle }
             }
         }
-        if holdingSlot { gate.leaveBackground() }
         state.withLock { $0.workers[worker] = .shutdown }
         logger.trace("worker stopped", metadata: ["queues": "\(queues.name)", "worker": "\(worker)"])
     }
