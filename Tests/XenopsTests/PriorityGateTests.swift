@@ -37,6 +37,42 @@ private final class Counts: Sendable {
     }
 }
 
+/// Foreground work in flight on a gate until `end()`; `then` runs as it finishes.
+private struct HeldForeground {
+    let latch: Latch
+    let task: Task<Void, Never>
+
+    static func begin(_ gate: PriorityGate, key: String? = nil, then: @escaping @Sendable () -> Void = {}) async -> HeldForeground {
+        let latch = Latch()
+        let entered = Latch()
+        let hold: @Sendable () async -> Void = {
+            entered.open()
+            await latch.wait()
+            then()
+        }
+        let task = Task { await gate.foreground(key: key, hold) }
+        await entered.wait()
+        return HeldForeground(latch: latch, task: task)
+    }
+
+    func end() async {
+        latch.open()
+        await task.value
+    }
+}
+
+/// Four background bodies at once; the most that ran together.
+private func runFour(on gate: PriorityGate) async -> Counts {
+    let counts = Counts()
+    await withTaskGroup(of: Void.self) { group in
+        for _ in 0..<4 {
+            group.addTask { await gate.background { await counts.run() } }
+        }
+        await group.waitForAll()
+    }
+    return counts
+}
+
 struct PriorityGateTests {
     @Test func backgroundRunsAtOnceWithNoForeground() async {
         let gate = PriorityGate(limit: 1, pause: .seconds(60))
@@ -44,86 +80,55 @@ struct PriorityGateTests {
         #expect(ran)
     }
 
+    @Test func withNoForegroundBackgroundRunsUpToTheIdleLimit() async {
+        let one = await runFour(on: PriorityGate(idleLimit: 1, pause: .seconds(60)))
+        #expect(one.state.withLock { $0.finished } == 4)
+        #expect(one.state.withLock { $0.most } == 1)
+        let three = await runFour(on: PriorityGate(idleLimit: 3, pause: .seconds(60)))
+        #expect(three.state.withLock { $0.most } == 3)
+    }
+
     @Test func backgroundWaitsForForegroundToEnd() async {
         let gate = PriorityGate(limit: 1, pause: .seconds(60))
-        let latch = Latch()
         let order = Mutex<[String]>([])
-        let entered = Latch()
-        let hold: @Sendable () async -> Void = {
-            entered.open()
-            await latch.wait()
-            order.withLock { $0.append("foreground") }
-        }
-        let foreground = Task { await gate.foreground(hold) }
-        await entered.wait()
+        let foreground = await HeldForeground.begin(gate) { order.withLock { $0.append("foreground") } }
         let record: @Sendable () async -> Void = { order.withLock { $0.append("background") } }
         let background = Task { await gate.background(record) }
         try? await Task.sleep(for: .milliseconds(50))
         #expect(order.withLock { $0 }.isEmpty)
-        latch.open()
-        await foreground.value
+        await foreground.end()
         await background.value
         #expect(order.withLock { $0 } == ["foreground", "background"])
     }
 
     @Test func backgroundForTheForegroundsObjectIsNotHeld() async {
         let gate = PriorityGate(limit: 1, pause: .seconds(60))
-        let latch = Latch()
-        let entered = Latch()
-        let hold: @Sendable () async -> Void = {
-            entered.open()
-            await latch.wait()
-        }
-        let foreground = Task { await gate.foreground(key: "vm-a", hold) }
-        await entered.wait()
+        let foreground = await HeldForeground.begin(gate, key: "vm-a")
         // Would wait a minute if it were held; the foreground itself may be waiting for it.
         let ran = await gate.background(key: "vm-a") { true }
         #expect(ran)
-        latch.open()
-        await foreground.value
+        await foreground.end()
     }
 
     @Test func afterThePauseBackgroundTricklesAtTheLimit() async {
-        let gate = PriorityGate(limit: 1, pause: .milliseconds(20))
-        let latch = Latch()
-        let entered = Latch()
-        let hold: @Sendable () async -> Void = {
-            entered.open()
-            await latch.wait()
-        }
-        let foreground = Task { await gate.foreground(hold) }
-        await entered.wait()
-        let counts = Counts()
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<4 {
-                group.addTask { await gate.background { await counts.run() } }
-            }
-            await group.waitForAll()
-        }
+        let gate = PriorityGate(limit: 1, idleLimit: 4, pause: .milliseconds(20))
+        let foreground = await HeldForeground.begin(gate)
+        let counts = await runFour(on: gate)
         // All four ran while the foreground was still in flight, one at a time.
         #expect(counts.state.withLock { $0.finished } == 4)
         #expect(counts.state.withLock { $0.most } == 1)
-        latch.open()
-        await foreground.value
+        await foreground.end()
     }
 
     @Test func cancelledWaiterGoesAtOnce() async {
         let gate = PriorityGate(limit: 1, pause: .seconds(60))
-        let latch = Latch()
-        let entered = Latch()
-        let hold: @Sendable () async -> Void = {
-            entered.open()
-            await latch.wait()
-        }
-        let foreground = Task { await gate.foreground(hold) }
-        await entered.wait()
+        let foreground = await HeldForeground.begin(gate)
         let observe: @Sendable () async -> Bool = { Task.isCancelled }
         let background = Task { await gate.background(observe) }
         try? await Task.sleep(for: .milliseconds(20))
         background.cancel()
         #expect(await background.value)
-        latch.open()
-        await foreground.value
+        await foreground.end()
         #expect(gate.foregroundCount == 0)
     }
 }
