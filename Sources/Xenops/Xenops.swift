@@ -70,7 +70,7 @@ public final class Xenops: Service {
         watcher = XenstoreWatcher(store: store, hypervisor: self.hypervisor, metadata: metadata, backend: backend,
                                   internalUpdates: internalUpdates, logger: logger)
         let engine = Engine(metadata: metadata, backend: backend, tasks: tasks, updates: table, scheduler: scheduler,
-                            configuration: configuration, clock: clock, logger: logger)
+                            configuration: configuration, clock: clock, priority: priority, logger: logger)
         self.engine = engine
         let size = configuration.workerPoolSize
         let gate = priority

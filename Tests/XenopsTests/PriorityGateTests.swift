@@ -120,6 +120,26 @@ struct PriorityGateTests {
         await foreground.end()
     }
 
+    @Test func promotedWorkInsideABackgroundBodyGivesItsSlotUp() async {
+        let gate = PriorityGate(limit: 1, idleLimit: 1, pause: .zero)
+        let latch = Latch()
+        let entered = Latch()
+        let longOperation: @Sendable () async -> Void = {
+            await gate.promoted(key: "vm-a") {
+                entered.open()
+                await latch.wait()
+            }
+        }
+        let check = Task { await gate.background(key: "vm-a", longOperation) }
+        await entered.wait()
+        // The check's slot is free while its operation runs: another VM's signal goes.
+        let ran = await gate.background(key: "vm-b") { true }
+        #expect(ran)
+        latch.open()
+        await check.value
+        #expect(gate.foregroundCount == 0)
+    }
+
     @Test func cancelledWaiterGoesAtOnce() async {
         let gate = PriorityGate(limit: 1, pause: .seconds(60))
         let foreground = await HeldForeground.begin(gate)

@@ -13,6 +13,7 @@ final class Engine: Sendable {
     let configuration: XenopsConfiguration
     let clock: any XenopsClock
     let logger: Logger
+    let priority: PriorityGate
     let queues = WorkQueues<WorkItem>(name: "default")
     let parallelQueues = WorkQueues<AtomItem>(name: "parallel")
     let nestedQueues = WorkQueues<AtomItem>(name: "nested_parallel")
@@ -20,7 +21,8 @@ final class Engine: Sendable {
     private let rebooting = Mutex([String: Int]())
 
     init(metadata: MetadataStore, backend: DomainBackend, tasks: TaskTable, updates: Updates, scheduler: Scheduler,
-         configuration: XenopsConfiguration, clock: any XenopsClock, logger: Logger) {
+         configuration: XenopsConfiguration, clock: any XenopsClock, priority: PriorityGate = PriorityGate(), logger: Logger) {
+        self.priority = priority
         self.metadata = metadata
         self.backend = backend
         self.tasks = tasks
@@ -219,7 +221,14 @@ final class Engine: Sendable {
             case .softreboot: operations.append(.atomic(.vmSoftreboot(id)))
             }
         }
-        for operation in operations { try await performExn(operation, task: task) }
+        if !operations.isEmpty {
+            // What the guest asked for is an operation, not a look: it must not hold the
+            // background slot the rest of the host's checks and signals share (a reboot delay
+            // would stop them all for its seconds).
+            try await priority.promoted(key: id) { () async throws(XenopsError) in
+                for operation in operations { try await performExn(operation, task: task) }
+            }
+        }
         signalVM(id)
     }
 

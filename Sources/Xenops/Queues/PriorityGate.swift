@@ -104,7 +104,7 @@ public final class PriorityGate: Sendable {
     public var foregroundCount: Int { state.withLock { $0.foreground.count } }
 
     /// Runs `body` as foreground work for `key`: background work gives way while it runs.
-    public func foreground<R>(key: String? = nil, _ body: () async throws -> R) async rethrows -> R {
+    public func foreground<R, E: Error>(key: String? = nil, _ body: () async throws(E) -> R) async throws(E) -> R {
         let (id, admitted) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
             let id = state.nextID
             state.nextID += 1
@@ -123,7 +123,27 @@ public final class PriorityGate: Sendable {
     public func background<R>(key: String? = nil, _ body: () async throws -> R) async rethrows -> R {
         await acquire(key: key)
         defer { release() }
-        return try await body()
+        return try await Self.$holdsSlot.withValue(true) { try await body() }
+    }
+
+    /// Whether the current task runs a background body, holding a slot.
+    @TaskLocal static var holdsSlot = false
+
+    /// Runs `body` as foreground work for `key`. Inside a background body (a check that found
+    /// its guest asking to be rebooted), the body's slot is given up meanwhile and taken back
+    /// after, so a long operation does not hold up the rest of the background work.
+    public func promoted<R, E: Error>(key: String?, _ body: () async throws(E) -> R) async throws(E) -> R {
+        guard Self.holdsSlot else { return try await foreground(key: key, body) }
+        release()
+        let result: Result<R, E> = await Self.$holdsSlot.withValue(false) {
+            do throws(E) {
+                return .success(try await foreground(key: key, body))
+            } catch {
+                return .failure(error)
+            }
+        }
+        await acquire(key: key)
+        return try result.get()
     }
 
     private func endForeground(_ id: Int) {
