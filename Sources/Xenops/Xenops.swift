@@ -73,13 +73,12 @@ public final class Xenops: Service {
                             configuration: configuration, clock: clock, priority: priority, logger: logger)
         self.engine = engine
         let size = configuration.workerPoolSize
-        let gate = priority
         pools = Pools(
-            operations: WorkerPool(queues: engine.queues, size: size, gate: gate, logger: logger, taskOf: { $0.task.id },
+            operations: WorkerPool(queues: engine.queues, size: size, gate: priority, logger: logger, taskOf: { $0.task.id },
                                    execute: { await engine.execute($0) }),
-            parallel: WorkerPool(queues: engine.parallelQueues, size: size, gate: gate, logger: logger, taskOf: { $0.task.id },
+            parallel: WorkerPool(queues: engine.parallelQueues, size: size, gate: priority, logger: logger, taskOf: { $0.task.id },
                                  execute: { await engine.execute($0) }),
-            nested: WorkerPool(queues: engine.nestedQueues, size: size, gate: gate, logger: logger, taskOf: { $0.task.id },
+            nested: WorkerPool(queues: engine.nestedQueues, size: size, gate: priority, logger: logger, taskOf: { $0.task.id },
                                execute: { await engine.execute($0) }))
     }
 

@@ -21,7 +21,7 @@ final class Engine: Sendable {
     private let rebooting = Mutex([String: Int]())
 
     init(metadata: MetadataStore, backend: DomainBackend, tasks: TaskTable, updates: Updates, scheduler: Scheduler,
-         configuration: XenopsConfiguration, clock: any XenopsClock, priority: PriorityGate = PriorityGate(), logger: Logger) {
+         configuration: XenopsConfiguration, clock: any XenopsClock, priority: PriorityGate, logger: Logger) {
         self.priority = priority
         self.metadata = metadata
         self.backend = backend

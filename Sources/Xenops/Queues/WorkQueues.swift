@@ -211,8 +211,6 @@ final class WorkQueues<Item: QueueItem>: Sendable {
         }
     }
 
-    /// Whether a requested (non-coalescing) item waits for a worker.
-    var requestedWaiting: Bool { state.withLock { !$0.urgentTags.isEmpty } }
 
     var counters: (pushed: Int, coalesced: Int) { state.withLock { ($0.pushed, $0.coalesced) } }
 

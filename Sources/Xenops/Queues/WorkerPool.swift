@@ -139,9 +139,7 @@ final class WorkerPool<Item: QueueItem>: Sendable {
             // Requested operations are foreground; so is a check an operation is queued behind.
             // Other checks are background: `PriorityGate` holds them while foreground work
             // runs and otherwise lets few run at once.
-            if item.coalescingKey == nil {
-                await gate.foreground(key: tag) { await execute(item) }
-            } else if queues.requestedQueued(behind: tag) {
+            if item.coalescingKey == nil || queues.requestedQueued(behind: tag) {
                 await gate.foreground(key: tag) { await execute(item) }
             } else {
                 await gate.background(key: tag) { await execute(item) }
