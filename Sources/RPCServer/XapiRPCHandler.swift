@@ -6,13 +6,25 @@ import XapiDB
 /// call's writes are durable, and encodes the answer. Undecodable requests are transport
 /// failures (HTTP 500), as in xapi; API errors are ordinary RPC answers.
 public struct XapiRPCHandler: RPCHandler {
+    /// What an answer waits for before it is sent.
+    public enum DurableWait: String, Sendable, CaseIterable {
+        /// The persisted changes this call made (none for a read).
+        case call
+        /// Every persisted change made by anyone before the answer: the behaviour before
+        /// per-call durability, kept as the baseline of bench/durability.
+        case all
+    }
+
     let api: XenAPI
     let logger: Logger
+    let durableWait: DurableWait
     let diagnosticsDocument: @Sendable () async -> [UInt8]
 
-    public init(api: XenAPI, logger: Logger, diagnostics: @escaping @Sendable () async -> [UInt8] = { Array("{}".utf8) }) {
+    public init(api: XenAPI, logger: Logger, durableWait: DurableWait = .call,
+                diagnostics: @escaping @Sendable () async -> [UInt8] = { Array("{}".utf8) }) {
         self.api = api
         self.logger = logger
+        self.durableWait = durableWait
         diagnosticsDocument = diagnostics
     }
 
@@ -56,9 +68,13 @@ public struct XapiRPCHandler: RPCHandler {
     }
 
     private func perform(_ method: String, _ params: [Value], _ context: RPCRequestContext) async -> Answer {
-        let result = await api.answer(method, params, origin: origin(context))
         // Durable before acknowledged: whatever this call wrote is on disk before we answer.
-        await api.database.waitUntilDurable()
+        let scope = WriteScope()
+        let result = await WriteScope.$current.withValue(scope) { await api.answer(method, params, origin: origin(context)) }
+        switch durableWait {
+        case .call: await api.database.waitUntilDurable(upTo: scope.generation)
+        case .all: await api.database.waitUntilDurable()
+        }
         if case .failure(let error) = result, logger.logLevel <= .debug {
             logger.debug("call failed", metadata: ["method": "\(method)", "error": "\(error.errorDescription)"])
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 @testable import XapiDB
 
@@ -50,11 +51,30 @@ import Testing
         let t = Tables(db)
         let persister = Persister(database: db, store: try SQLiteStore(path: path), logger: Logger(label: "test"))
         _ = try await persister.load()
-        try db.write { s throws in _ = try s.make(t.vm) }
-        let waiter = Task { await db.waitUntilDurable(); return true }
-        try await Task.sleep(for: .milliseconds(100))
+        let scope = WriteScope()
+        try WriteScope.$current.withValue(scope) { try db.write { s throws in _ = try s.make(t.vm) } }
+        #expect(scope.generation > 0)
+        let finished = Atomic(false)
+        let waiter = Task {
+            await db.waitUntilDurable(upTo: scope.generation)
+            finished.store(true, ordering: .releasing)
+        }
+        // No persister runs yet: the waiter must park, not return.
+        while db.durability.parkedCount == 0 { await Task.yield() }
+        let stillWaiting = !finished.load(ordering: .acquiring)
+        #expect(stillWaiting)
+        // A call that wrote nothing does not wait behind the pending write.
+        let readScope = WriteScope()
+        _ = WriteScope.$current.withValue(readScope) { db.read { $0.count(t.vm) } }
+        #expect(readScope.generation == 0)
+        await db.waitUntilDurable(upTo: readScope.generation)
+        let stillWaitingAfterRead = !finished.load(ordering: .acquiring)
+        #expect(stillWaitingAfterRead)
+
         let loop = Task { await persister.run() }
-        #expect(await waiter.value)
+        await waiter.value
+        let done = finished.load(ordering: .acquiring)
+        #expect(done)
         persister.stop()
         await loop.value
         let stored = try await SQLiteStore(path: path).load()

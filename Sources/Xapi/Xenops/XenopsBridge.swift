@@ -214,6 +214,9 @@ public final class XenopsBridge: Sendable {
             }
             xenops.updates.injectBarrier(vm: uuid, id: id)
         }
+        // What the barrier waited for was written by the events loop, not by the caller: the
+        // caller's answer must wait for it to be durable all the same.
+        WriteScope.coverEverythingSoFar(in: database)
     }
 
     /// Signals the VM and its devices, then waits for them to be applied (xapi's `refresh_vm`).

@@ -43,11 +43,20 @@ extension Database {
     }
 
     /// Returns once every change made so far to persisted tables is on disk; immediately when
-    /// the database runs in memory only. RPC handlers await this before they answer.
+    /// the database runs in memory only.
     public func waitUntilDurable() async {
-        let target = state.withLock { $0.lastPersistedChange }
-        await durability.wait(for: target)
+        await durability.wait(for: lastPersistedChange)
     }
+
+    /// Returns once the changes up to `generation` are on disk: what one call wrote
+    /// (`WriteScope`); at once for 0, a call that wrote nothing.
+    public func waitUntilDurable(upTo generation: Int64) async {
+        guard generation > 0 else { return }
+        await durability.wait(for: generation)
+    }
+
+    /// The generation of the latest change to a persisted table.
+    var lastPersistedChange: Int64 { state.withLock { $0.lastPersistedChange } }
 }
 
 extension Database {

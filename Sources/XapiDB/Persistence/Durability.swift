@@ -88,6 +88,9 @@ final class Durability: Sendable {
         }
     }
 
+    /// Callers parked until a flush (tests check that a wait really waits).
+    var parkedCount: Int { state.withLock { $0.waiters.count } }
+
     /// Releases every waiter (at shutdown, after the last flush or when it failed).
     func releaseAll() {
         let all = state.withLock { s -> [CheckedContinuation<Void, Never>] in

@@ -54,6 +54,7 @@ public final class Database: Sendable {
     func apply(_ effects: PendingEffects) {
         for wakeup in effects.wakeups { wakeup.run() }
         if !effects.changed.isEmpty { durability.changed() }
+        if effects.persistedGeneration > 0 { WriteScope.current?.note(effects.persistedGeneration) }
     }
 
     func makeWaiterID() -> UInt64 {

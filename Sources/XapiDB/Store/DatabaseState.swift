@@ -252,6 +252,7 @@ public struct DatabaseState: Sendable {
         if model.classes[table].isPersisted {
             dirty[table, default: []].insert(ref)
             lastPersistedChange = generation
+            pending.persistedGeneration = generation
         }
     }
 
@@ -316,6 +317,8 @@ struct PendingEffects: Sendable {
 
     var changed: [Changed] = []
     var wakeups: [EventWakeup] = []
+    /// The generation of the transaction's last change to a persisted table (0: none).
+    var persistedGeneration: Int64 = 0
 }
 
 extension Value {
