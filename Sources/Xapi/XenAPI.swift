@@ -20,13 +20,14 @@ public final class XenAPI: Sendable {
     /// The link to Xenops; nil when the API runs without a hypervisor (power operations then
     /// answer NOT_IMPLEMENTED).
     public let bridge: XenopsBridge?
+    /// Messages that run as foreground work of the PriorityGate from arrival to barrier.
+    let foregroundMessages: Set<String>
     let eventPacer = EventPacer()
     let eventFromCache = EventFromCache()
     let recordCache = RecordCache()
 
     public init(database: Database, configuration: XapiConfiguration, logger: Logger,
-                xenops: Xenops? = nil, eventsLoop: XenopsBridge.LoopMode = .parallel, eventsWorkers: Int = 4,
-                extraHandlers: [String: Handler] = [:]) {
+                xenops: Xenops? = nil, eventsLoop: XenopsBridge.LoopMode = .parallel, eventsWorkers: Int = 4) {
         self.database = database
         self.configuration = configuration
         self.logger = logger
@@ -40,15 +41,15 @@ public final class XenAPI: Sendable {
             XenopsBridge(xenops: $0, database: database, tables: tables, tasks: tasks, mode: eventsLoop,
                          workers: eventsWorkers, logger: logger)
         }
-        var handlers = SessionHandlers.all
-        handlers.merge(EventHandlers.all) { $1 }
-        handlers.merge(TaskHandlers.all) { $1 }
-        handlers.merge(MessageHandlers.all) { $1 }
-        handlers.merge(VMHandlers.all) { $1 }
-        handlers.merge(VMCopies.all) { $1 }
-        handlers.merge(Lifecycle.all) { $1 }
-        handlers.merge(extraHandlers) { $1 }
+        let registry: HandlerRegistry
+        do {
+            registry = try HandlerRegistry(HandlerRegistry.tables, model: database.model)
+        } catch {
+            preconditionFailure("the handler tables do not match the datamodel: \(error)")
+        }
+        let handlers = registry.handlers
         self.handlers = handlers
+        foregroundMessages = registry.foreground
         let model = database.model
         methods = MethodTable(model: model) { message in
             handlers[message.wireName] ?? ObjectAPI.handler(for: message, model: model)
@@ -71,12 +72,16 @@ public final class XenAPI: Sendable {
         let reply = ReplySlot()
         do {
             let value: Value
-            if let bridge, Lifecycle.all[name] != nil {
-                // A power or plug operation is foreground from the moment it arrives: session
-                // check and task bookkeeping included, not only the part under `withVMOperation`.
-                value = try await bridge.xenops.priority.foreground { try await dispatch(name, params, origin: origin, reply: reply) }
+            let (method, isAsync, bare) = resolve(name)
+            if let bridge, runsInForeground(method) {
+                // A power or plug operation is foreground from the moment it arrives, whichever
+                // spelling the client used (`Async.VM.start`, `VM_start`): session check and task
+                // bookkeeping included, not only the part under `withVMOperation`.
+                value = try await bridge.xenops.priority.foreground {
+                    try await dispatch(method, bare, isAsync: isAsync, params, origin: origin, reply: reply)
+                }
             } else {
-                value = try await dispatch(name, params, origin: origin, reply: reply)
+                value = try await dispatch(method, bare, isAsync: isAsync, params, origin: origin, reply: reply)
             }
             return reply.sharedAnswer.map(Answer.shared) ?? .value(value)
         } catch let error as XapiError {
@@ -86,19 +91,34 @@ public final class XenAPI: Sendable {
         }
     }
 
-    private func dispatch(_ wireName: String, _ params: [Value], origin: CallOrigin, reply: ReplySlot) async throws -> Value {
-        var name = wireName
+    /// Whether a call is PriorityGate foreground work from its arrival (power and plug
+    /// operations), decided on the resolved message so that every spelling agrees.
+    func runsInForeground(_ method: MethodTable.Method?) -> Bool {
+        guard let method else { return false }
+        return foregroundMessages.contains(method.message.wireName)
+    }
+
+    /// The method a wire name calls, whether it asked for the async form, and the name without
+    /// the `Async.` prefix (what errors and task labels show).
+    func resolve(_ wireName: String) -> (method: MethodTable.Method?, isAsync: Bool, name: String) {
+        var name = Substring(wireName)
         var isAsync = false
         if name.hasPrefix("Async.") {
-            name = String(name.dropFirst(6))
+            name = name.dropFirst(6)
             isAsync = true
         }
         if name.hasPrefix("InternalAsync.") {
-            name = String(name.dropFirst(14))
+            name = name.dropFirst(14)
             isAsync = true
         }
+        let bare = String(name)
+        return (methods.lookup(bare), isAsync, bare)
+    }
+
+    private func dispatch(_ method: MethodTable.Method?, _ name: String, isAsync: Bool, _ params: [Value],
+                          origin: CallOrigin, reply: ReplySlot) async throws -> Value {
         if name == "system.listMethods" { return .array(methods.names.map(Value.string)) }
-        guard let method = methods.lookup(name) else {
+        guard let method else {
             // xapi treats the first parameter of an unknown call as a session before it gives up.
             if case .string(let session)? = params.first { _ = try sessions.validate(session, api: self) }
             throw XapiError.messageMethodUnknown(name)

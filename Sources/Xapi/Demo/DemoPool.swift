@@ -187,7 +187,7 @@ public enum DemoPool {
             ])
             VMOperations.refresh(vm: vm, in: &s, tables: t)
         }
-        for sr in [localSR, isoSR] { try VMCopies.accountVirtualAllocation(sr, in: &s, t) }
+        for sr in [localSR, isoSR] { try VDIHandlers.accountVirtualAllocation(sr, in: &s, t) }
     }
 
     /// The constructor fields of an HVM VM with sensible values.

@@ -3,24 +3,24 @@ import XapiDB
 /// The event API (reference §4): `event.from` long-polls on the database's generations,
 /// `event.register`/`next` use the byte-bounded queue, `inject` touches a row.
 enum EventHandlers {
-    static let all: [String: Handler] = [
-        "event.from": from,
-        "event.register": { call in
+    static let table = ClassHandlers("event", [
+        "from": from,
+        "register": { call in
             call.database.registerEvents(session: call.session!, classes: strings(call.args[0]))
             return .emptyString
         },
-        "event.unregister": { call in
+        "unregister": { call in
             call.database.unregisterEvents(session: call.session!, classes: strings(call.args[0]))
             return .emptyString
         },
-        "event.next": { call in
+        "next": { call in
             let delay = call.api.configuration.eventNextDelay
             if delay > .zero { try? await Task.sleep(for: delay) }
             return .array(try await call.database.nextEvents(session: call.session!))
         },
-        "event.get_current_id": { call in .int(call.database.currentEventID) },
-        "event.inject": inject,
-    ]
+        "get_current_id": { call in .int(call.database.currentEventID) },
+        "inject": inject,
+    ])
 
     private static func strings(_ value: Value) -> [String] {
         value.arrayValue?.compactMap(\.stringValue) ?? []

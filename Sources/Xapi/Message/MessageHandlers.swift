@@ -4,27 +4,27 @@ import XapiDB
 /// count towards the separate message generation of `event.from` tokens. The generic record
 /// accessors serve `get_record`, `get_all_records_where` and friends.
 enum MessageHandlers {
-    static let all: [String: Handler] = [
-        "message.create": create,
-        "message.destroy": { call in
+    static let table = ClassHandlers("message", [
+        "create": create,
+        "destroy": { call in
             try destroy([call.string(0)], call)
             return .emptyString
         },
-        "message.destroy_many": { call in
+        "destroy_many": { call in
             try destroy(call.args[0].refList, call)
             return .emptyString
         },
-        "message.get_since": { call in
+        "get_since": { call in
             let since = call.args[0].dateValue
             return records(call) { $0["timestamp"].dateValue > since }
         },
-        "message.get": { call in
+        "get": { call in
             let since = call.args[2].dateValue
             let cls = call.args[0]
             let uuid = call.args[1]
             return records(call) { $0["cls"] == cls && $0["obj_uuid"] == uuid && $0["timestamp"].dateValue > since }
         },
-    ]
+    ])
 
     /// The `cls` enum names the class an alert is about.
     private static let classOfCls = ["VM": "VM", "Host": "host", "SR": "SR", "Pool": "pool", "VMPP": "VMPP",

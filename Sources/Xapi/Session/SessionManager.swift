@@ -98,13 +98,13 @@ extension Value {
 
 /// `session.*` messages with behaviour beyond the generated accessors.
 enum SessionHandlers {
-    static let all: [String: Handler] = [
-        "session.login_with_password": login,
-        "session.slave_local_login_with_password": login,
-        "session.logout": logout,
-        "session.local_logout": logout,
-        "session.get_all_subject_identifiers": { _ in .array([]) },
-    ]
+    static let table = ClassHandlers("session", [
+        "login_with_password": login,
+        "slave_local_login_with_password": login,
+        "logout": logout,
+        "local_logout": logout,
+        "get_all_subject_identifiers": { _ in .array([]) },
+    ])
 
     private static let login: Handler = { call in
         let originator = call.args.count > 3 ? call.string(3) : (call.origin.originator ?? "")

@@ -7,35 +7,6 @@ import Xenops
 /// cancellation are mirrored onto the call's task, then a barrier, so that the database shows
 /// the result when the call returns.
 enum Lifecycle {
-    static let all: [String: Handler] = [
-        "VM.start": { call in try await start(call, operation: "start", paused: call.bool(1), force: call.bool(2)) },
-        "VM.start_on": { call in
-            try assertLocalHost(call, call.string(1))
-            return try await start(call, operation: "start_on", paused: call.bool(2), force: call.bool(3))
-        },
-        "VM.clean_shutdown": { call in try await shutdown(call, operation: "clean_shutdown", clean: true) },
-        "VM.hard_shutdown": { call in try await shutdown(call, operation: "hard_shutdown", clean: false) },
-        "VM.shutdown": { call in try await shutdown(call, operation: "shutdown", clean: nil) },
-        "VM.clean_reboot": { call in try await reboot(call, operation: "clean_reboot", clean: true) },
-        "VM.hard_reboot": { call in try await reboot(call, operation: "hard_reboot", clean: false) },
-        "VM.suspend": suspend,
-        "VM.resume": { call in try await resume(call, operation: "resume", paused: call.bool(1), force: call.bool(2)) },
-        "VM.resume_on": { call in
-            try assertLocalHost(call, call.string(1))
-            return try await resume(call, operation: "resume_on", paused: call.bool(2), force: call.bool(3))
-        },
-        "VM.pause": { call in try await simple(call, operation: "pause") { $0.vm.pause($1) } },
-        "VM.unpause": { call in try await simple(call, operation: "unpause") { $0.vm.unpause($1) } },
-        "VM.power_state_reset": powerStateReset,
-        "VBD.plug": { call in try await DeviceLifecycle.plugVBD(call) },
-        "VBD.unplug": { call in try await DeviceLifecycle.unplugVBD(call, force: false) },
-        "VBD.unplug_force": { call in try await DeviceLifecycle.unplugVBD(call, force: true) },
-        "VBD.insert": { call in try await DeviceLifecycle.insert(call) },
-        "VBD.eject": { call in try await DeviceLifecycle.eject(call) },
-        "VIF.plug": { call in try await DeviceLifecycle.plugVIF(call) },
-        "VIF.unplug": { call in try await DeviceLifecycle.unplugVIF(call, force: false) },
-        "VIF.unplug_force": { call in try await DeviceLifecycle.unplugVIF(call, force: true) },
-    ]
 
     /// How long a clean shutdown or reboot waits for the guest (xenopsd's default for xapi).
     static let cleanTimeout = 1200.0
@@ -169,7 +140,7 @@ enum Lifecycle {
                     "virtual_size": try s.get(t.vm, vm, "memory_static_max"), "location": .string(Identifiers.uuid()),
                     "managed": .bool(true), "other_config": .emptyStructure,
                 ])
-                try VMCopies.accountVirtualAllocation(sr, in: &s, t)
+                try VDIHandlers.accountVirtualAllocation(sr, in: &s, t)
                 try s.set(t.vm, vm, "suspend_VDI", .string(vdi))
                 return try s.get(t.vm, vm, "uuid").stringValue ?? ""
             }
@@ -210,7 +181,7 @@ enum Lifecycle {
         if s.contains(t.vdi, vdi) {
             let sr = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
             try s.delete(t.vdi, vdi)
-            try VMCopies.accountVirtualAllocation(sr, in: &s, t)
+            try VDIHandlers.accountVirtualAllocation(sr, in: &s, t)
         }
         try s.update(t.vm, vm, "suspend_VDI", .string(nullRef))
     }

@@ -5,27 +5,6 @@ import XapiDB
 /// objects from existing ones, as xapi does them on file-based local storage (every disk copy is
 /// a new VDI of the same size; there are no bytes to move in a simulation).
 enum VMCopies {
-    static let all: [String: Handler] = [
-        "VM.clone": { call in try await copyVM(call, mode: .clone, newName: call.string(1), targetSR: nil) },
-        "VM.copy": { call in
-            let sr = call.string(2)
-            return try await copyVM(call, mode: .copy, newName: call.string(1), targetSR: sr == nullRef ? nil : sr)
-        },
-        "VM.snapshot": { call in
-            try await copyVM(call, mode: .snapshot(ignoring: Set(call.args[2].refList)), newName: call.string(1), targetSR: nil)
-        },
-        "VM.provision": provision,
-        "VDI.create": createVDI,
-        "VDI.destroy": destroyVDI,
-        "VDI.clone": { call in .string(try call.database.write { s throws(XapiError) in try copyVDI(call.string(0), &s, call.tables, snapshot: false, sr: nil) }) },
-        "VDI.snapshot": { call in .string(try call.database.write { s throws(XapiError) in try copyVDI(call.string(0), &s, call.tables, snapshot: true, sr: nil) }) },
-        "VDI.copy": { call in
-            let sr = call.string(1)
-            return .string(try call.database.write { s throws(XapiError) in
-                try copyVDI(call.string(0), &s, call.tables, snapshot: false, sr: sr == nullRef ? nil : sr)
-            })
-        },
-    ]
 
     enum Mode {
         case clone, copy
@@ -104,7 +83,7 @@ enum VMCopies {
             var newVDI = vdi
             if isDisk, s.contains(t.vdi, vdi) {
                 if case .snapshot(let ignored) = mode, ignored.contains(vdi) { continue }
-                newVDI = try copyVDI(vdi, &s, t, snapshot: isSnapshot, sr: targetSR)
+                newVDI = try VDIHandlers.copyVDI(vdi, &s, t, snapshot: isSnapshot, sr: targetSR)
             }
             try copyRow(t.vbd, vbd, in: &s, changing: [
                 "VM": .string(vm), "VDI": .string(newVDI), "currently_attached": .bool(false),
@@ -136,30 +115,6 @@ enum VMCopies {
         return copy
     }
 
-    /// A new VDI of the same size (in `sr`, or the source's SR); snapshots remember their source.
-    static func copyVDI(_ vdi: String, _ s: inout DatabaseState, _ t: Tables, snapshot: Bool, sr: String?) throws(XapiError) -> String {
-        let sourceSR = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
-        let targetSR = sr ?? sourceSR
-        guard s.contains(t.sr, targetSR) else { throw .handleInvalid(class: "SR", ref: targetSR) }
-        let copy = try copyRow(t.vdi, vdi, in: &s, changing: [
-            "SR": .string(targetSR), "location": .string(Identifiers.uuid()), "current_operations": .emptyStructure,
-            "is_a_snapshot": .bool(snapshot), "snapshot_of": .string(snapshot ? vdi : nullRef),
-            "snapshot_time": .dateTime(snapshot ? .now() : .epoch),
-        ])
-        try accountVirtualAllocation(targetSR, in: &s, t)
-        return copy
-    }
-
-    /// `SR.virtual_allocation` is the sum of its VDIs' virtual sizes.
-    static func accountVirtualAllocation(_ sr: String, in s: inout DatabaseState, _ t: Tables) throws(XapiError) {
-        guard s.contains(t.sr, sr) else { return }
-        var total: Int64 = 0
-        for vdi in try s.get(t.sr, sr, "VDIs").refList where s.contains(t.vdi, vdi) {
-            total += try s.get(t.vdi, vdi, "virtual_size").intValue ?? 0
-        }
-        try s.update(t.sr, sr, "virtual_allocation", .int(total))
-    }
-
     static func randomMAC() -> String {
         var rng = SystemRandomNumberGenerator()
         let bytes = [0x02, 0x16, 0x3e] + (0..<3).map { _ in Int(rng.next() as UInt8) }
@@ -186,7 +141,7 @@ enum VMCopies {
                         "SR": .string(sr), "virtual_size": .int(disk.size), "type": .string(disk.type),
                         "location": .string(Identifiers.uuid()), "managed": .bool(true), "other_config": .emptyStructure,
                     ])
-                    try accountVirtualAllocation(sr, in: &s, t)
+                    try VDIHandlers.accountVirtualAllocation(sr, in: &s, t)
                     try s.create(t.vbd, DemoPool.vbdFields(vm: vm, vdi: vdi, userdevice: disk.device, type: "Disk",
                                                            mode: "RW", bootable: disk.bootable)
                                     + ["other_config": .structure(["owner": .string("true")])])
@@ -194,39 +149,6 @@ enum VMCopies {
                 otherConfig["disks"] = nil
                 try s.set(t.vm, vm, "other_config", .structure(otherConfig))
             }
-        }
-        return .emptyString
-    }
-
-    /// `VDI.create`: the SR must exist; the VDI gets a location and counts towards the SR.
-    static let createVDI: Handler = { call in
-        let t = call.tables
-        var fields = try ObjectAPI.constructorFields(t.vdi, record: call.args[0], call: call)
-        return .string(try call.database.write { s throws(XapiError) in
-            let sr = fields[s.fieldIndex(t.vdi, "SR")].stringValue ?? nullRef
-            guard s.contains(t.sr, sr) else { throw .handleInvalid(class: "SR", ref: sr) }
-            fields[s.fieldIndex(t.vdi, "location")] = .string(Identifiers.uuid())
-            fields[s.fieldIndex(t.vdi, "managed")] = .bool(true)
-            let ref = Identifiers.ref()
-            try s.insert(t.vdi, ref: ref, fields: fields)
-            try accountVirtualAllocation(sr, in: &s, t)
-            return ref
-        })
-    }
-
-    /// `VDI.destroy`: refused while a VBD has it attached; its detached VBDs go with it.
-    static let destroyVDI: Handler = { call in
-        let t = call.tables
-        let vdi = call.string(0)
-        try call.database.write { s throws(XapiError) in
-            let vbds = try s.get(t.vdi, vdi, "VBDs").refList.filter { s.contains(t.vbd, $0) }
-            for vbd in vbds where try s.get(t.vbd, vbd, "currently_attached") == .bool(true) {
-                throw .vdiInUse(vdi: vdi, operation: "destroy")
-            }
-            let sr = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
-            for vbd in vbds { try s.delete(t.vbd, vbd) }
-            try s.delete(t.vdi, vdi)
-            try accountVirtualAllocation(sr, in: &s, t)
         }
         return .emptyString
     }
