@@ -82,7 +82,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("event-from-min-interval-ms"), help: "Minimum time between a session's non-task event.from answers.")
     var eventFromMinIntervalMs = 50
 
+    @Option(name: .customLong("durable-wait"), help: "What an answer waits to be on disk: call (what the call wrote) or all (every change so far; the old baseline, for benchmarks).")
+    var durableWaitName = "call"
+
     mutating func run() async throws {
+        guard let durableWait = XapiRPCHandler.DurableWait(rawValue: durableWaitName) else {
+            throw ValidationError("unknown --durable-wait '\(durableWaitName)' (call or all)")
+        }
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
@@ -142,7 +148,8 @@ struct ServeCommand: AsyncParsableCommand {
         let http = XapiHTTPServer(
             configuration: HTTPServerConfiguration(host: host, port: port, unixSocketPath: socketPath,
                                                    maxBodyBytes: maxBodyBytes, maxTCPConnections: maxConnections),
-            handler: XapiRPCHandler(api: api, logger: logger, diagnostics: { xenops.diagnostics().bytes }),
+            handler: XapiRPCHandler(api: api, logger: logger, durableWait: durableWait,
+                                    diagnostics: { xenops.diagnostics().bytes }),
             logger: logger)
         services.append(xenops)
         if let bridge = api.bridge { services.append(EventsLoopService(bridge: bridge)) }
@@ -151,7 +158,16 @@ struct ServeCommand: AsyncParsableCommand {
         services.append(HousekeepingService(api: api))
 
         print("xapi-server listening on http://\(host):\(port)/" + (socketPath.map { " and unix socket \($0)" } ?? ""))
-        print("log in as '\(user)' with password '\(secret)'" + (password == nil && !inMemory ? " (kept in \(stateDir)/password)" : ""))
+        // The password itself is not written to the log when it can be read elsewhere: from the
+        // command line, or from its 0600 file in the state directory.
+        if password != nil {
+            print("log in as '\(user)' with the password given by --password")
+        } else if !inMemory {
+            print("log in as '\(user)' with the password kept in \(absolute(stateDir + "/password"))")
+        } else {
+            // Nothing in memory outlives the process, and this is the only place it can be read.
+            print("log in as '\(user)' with password '\(secret)' (generated; --in-memory keeps it nowhere)")
+        }
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
