@@ -11,7 +11,7 @@ import Synchronization
 struct XapiLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xapi-load",
-        subcommands: [Fanout.self, Latency.self, FromCost.self, Flood.self, WatchStorm.self, BootStorm.self, StartLatency.self, GuestEvents.self, SignalStorm.self, BacklogStart.self])
+        subcommands: [Fanout.self, Latency.self, FromCost.self, Flood.self, WatchStorm.self, BootStorm.self, StartLatency.self, GuestEvents.self, SignalStorm.self, BacklogStart.self, RecordLatency.self])
 }
 
 struct Target: ParsableArguments {
@@ -606,5 +606,30 @@ extension Sequence {
         var result: [T] = []
         for element in self { result.append(try await transform(element)) }
         return result
+    }
+}
+
+/// Sequential `VM.get_record` calls on one connection, rotating over the running VMs: the
+/// latency of a read while something else (a `signal-storm` in another process) drives
+/// persisted writes. With `--durable-wait all` each read waits out their group commit.
+struct RecordLatency: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option var reads = 2000
+    @Option var label = ""
+
+    func run() async throws {
+        let client = Client(target: target)
+        let (c, session) = try await client.loggedIn()
+        let vms = try await client.runningVMs(c, session)
+        guard !vms.isEmpty else { throw ValidationError("no running VM") }
+        var samples: [Double] = []
+        samples.reserveCapacity(reads)
+        for i in 0..<reads {
+            let t0 = now()
+            _ = try await client.call(c, "VM.get_record", [.string(session), .string(vms[i % vms.count])])
+            samples.append(Double(now() - t0))
+        }
+        print("record-latency\(label.isEmpty ? "" : " [\(label)]") reads=\(reads) vms=\(vms.count) "
+              + "p50_ms=\(ms(percentile(samples, 50))) p99_ms=\(ms(percentile(samples, 99))) max_ms=\(ms(samples.max() ?? .nan))")
     }
 }
