@@ -7,18 +7,32 @@ from conftest import Server, ordinary_vms
 def test_kill_minus_nine_keeps_acknowledged_writes(state_dir):
     server = Server(state_dir, demo_vms=3).start()
     s = server.session()
-    network = s.xenapi.network.create({"name_label": "durable net", "other_config": {"k": "v"}})
-    vm = ordinary_vms(s)[0]
-    s.xenapi.VM.set_name_label(vm, "renamed before the crash")
     before = s.xenapi.VM.get_all_records()
-    server.stop(signal.SIGKILL)       # right after the RPCs returned
+    vms = ordinary_vms(s)
+    vdis = s.xenapi.VDI.get_all()
+    # A burst of distinct writes, each acknowledged on its own; the kill follows the last
+    # answer with nothing in between, so every write's own answer must have waited for it.
+    network = s.xenapi.network.create({"name_label": "durable net", "other_config": {"k": "v"}})
+    expected_names = {}
+    for i in range(20):
+        vm = vms[i % len(vms)]
+        expected_names[vm] = "renamed %d before the crash" % i
+        s.xenapi.VM.set_name_label(vm, expected_names[vm])
+    for i, vdi in enumerate(vdis[:10]):
+        s.xenapi.VDI.add_to_other_config(vdi, "written", str(i))
+    last = s.xenapi.network.create({"name_label": "last write before the crash", "other_config": {}})
+    server.stop(signal.SIGKILL)
 
     again = Server(state_dir, demo_vms=3).start()
     try:
         t = again.session()
         assert t.xenapi.network.get_name_label(network) == "durable net"
         assert t.xenapi.network.get_other_config(network) == {"k": "v"}
-        assert t.xenapi.VM.get_name_label(vm) == "renamed before the crash"
+        for vm, name in expected_names.items():
+            assert t.xenapi.VM.get_name_label(vm) == name
+        for i, vdi in enumerate(vdis[:10]):
+            assert t.xenapi.VDI.get_other_config(vdi).get("written") == str(i)
+        assert t.xenapi.network.get_name_label(last) == "last write before the crash"
         after = t.xenapi.VM.get_all_records()
         assert set(after) == set(before)
         for ref, record in before.items():
