@@ -20,11 +20,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from xapiserver import XapiServer, make_dir  # noqa: E402
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "lifecycle: needs VM lifecycle operations (skipped while VM.start answers NOT_IMPLEMENTED)")
-
-
 class Server(XapiServer):
     """One in-memory xapi-server with its own directory, plus ways to run clients against it."""
 
@@ -95,32 +90,6 @@ def api(server):
         s.xenapi.session.logout()
     except Exception:
         pass
-
-
-_lifecycle = {}
-
-
-def lifecycle_available():
-    """Probes once whether the server implements VM.start (the lifecycle issue)."""
-    if "ok" not in _lifecycle:
-        srv = Server(demo_vms=1).start()
-        try:
-            x = srv.session().xenapi
-            vm = ordinary_vms(x)[0]
-            try:
-                x.VM.start(vm, False, False)
-                _lifecycle["ok"] = True
-            except XenAPI.Failure as e:
-                _lifecycle["ok"] = e.details[:1] != ["NOT_IMPLEMENTED"]
-        finally:
-            srv.stop()
-    return _lifecycle["ok"]
-
-
-@pytest.fixture(autouse=True)
-def _skip_lifecycle_until_implemented(request):
-    if request.node.get_closest_marker("lifecycle") and not lifecycle_available():
-        pytest.skip("the server answers NOT_IMPLEMENTED for VM.start (lifecycle issue not landed)")
 
 
 def ordinary_vms(x):

@@ -191,7 +191,6 @@ def test_powercycle_with_no_matching_vm(server):
     assert out.returncode == 1 and out.stdout.endswith("No VM matched\n")
 
 
-@pytest.mark.lifecycle
 def test_vm_start_async_follows_the_task(fresh_server):
     api = fresh_server.session().xenapi
     vm = ordinary_vms(api)[0]
@@ -205,7 +204,6 @@ def test_vm_start_async_follows_the_task(fresh_server):
     assert api.VM.get_power_state(vm) == "Running"
 
 
-@pytest.mark.lifecycle
 def test_powercycle(fresh_server):
     api = fresh_server.session().xenapi
     vm = ordinary_vms(api)[1]

@@ -1,7 +1,6 @@
 """xe event-wait: blocks on event.from until an object matches, or fails after timeout=."""
 import time
 
-import pytest
 
 from conftest import ordinary_vms, wait_until
 
@@ -94,7 +93,6 @@ def test_other_classes_and_bad_keys(server, api):
     assert no_class.returncode == 1 and no_class.stderr == "Required parameter not found: class\n"
 
 
-@pytest.mark.lifecycle
 def test_returns_when_another_process_starts_the_vm(server, api):
     vm = ordinary_vms(api)[3]
     uuid = api.VM.get_uuid(vm)

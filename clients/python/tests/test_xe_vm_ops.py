@@ -1,5 +1,4 @@
-"""xe's VM operations. Those that need the lifecycle issue (VM.start, clone, provision, ...) are
-marked `lifecycle` and run once the server implements VM.start; they assert xapi's behaviour."""
+"""xe's VM operations, asserting xapi's behaviour (VM.start, clone, provision, ...)."""
 import pytest
 import XenAPI
 
@@ -73,7 +72,6 @@ def test_uninstall_asks_for_confirmation(fresh_server):
 # --- lifecycle ---------------------------------------------------------------------------------
 
 
-@pytest.mark.lifecycle
 def test_vm_start_then_start_again_is_bad_power_state(fresh_server):
     api = fresh_server.session().xenapi
     vm = ordinary_vms(api)[0]
@@ -91,7 +89,6 @@ def test_vm_start_then_start_again_is_bad_power_state(fresh_server):
     assert not [t for t in api.task.get_all_records().values() if t["name_label"] == "Async.VM.start"]
 
 
-@pytest.mark.lifecycle
 def test_shutdown_reboot_suspend_resume_pause_unpause(fresh_server):
     api = fresh_server.session().xenapi
     vm = ordinary_vms(api)[1]
@@ -133,7 +130,6 @@ def test_shutdown_reboot_suspend_resume_pause_unpause(fresh_server):
     assert state() == "Halted"
 
 
-@pytest.mark.lifecycle
 def test_multiple_vms_at_once(fresh_server):
     api = fresh_server.session().xenapi
     out = fresh_server.xe("vm-start", "power-state=halted", "is-control-domain=false", "--multiple")
@@ -148,7 +144,6 @@ def test_multiple_vms_at_once(fresh_server):
     assert api.VM.get_power_state(dom0) == "Running"
 
 
-@pytest.mark.lifecycle
 def test_task_cancel_on_a_running_start(fresh_server):
     api = fresh_server.session().xenapi
     vm = ordinary_vms(api)[2]
@@ -165,7 +160,6 @@ def test_task_cancel_on_a_running_start(fresh_server):
     api.task.destroy(task)
 
 
-@pytest.mark.lifecycle
 def test_vm_install_clones_and_provisions_the_template(fresh_server):
     api = fresh_server.session().xenapi
     out = fresh_server.xe("vm-install", "template=Debian Bookworm 12", "new-name-label=installed-by-xe")
@@ -193,7 +187,6 @@ def test_vm_install_clones_and_provisions_the_template(fresh_server):
     assert fresh_server.xe("vdi-list", "uuid=" + vdi_uuid, "--minimal").stdout == "\n"
 
 
-@pytest.mark.lifecycle
 def test_vm_install_onto_a_named_sr_and_errors(fresh_server):
     api = fresh_server.session().xenapi
     local = [r for r, v in api.SR.get_all_records().items() if v["name_label"] == "Local storage"][0]
@@ -209,7 +202,6 @@ def test_vm_install_onto_a_named_sr_and_errors(fresh_server):
     assert not_template.returncode == 1 and not_template.stderr == "Error: Can only install from templates\n"
 
 
-@pytest.mark.lifecycle
 def test_vm_clone(fresh_server):
     api = fresh_server.session().xenapi
     vm = ordinary_vms(api)[3]
