@@ -31,7 +31,7 @@ run() {
     before=$(cpu_ticks "$pid")
     line=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$HERE/post.lua" "http://127.0.0.1:$port" | grep '^BENCH-RESULT')
     after=$(cpu_ticks "$pid")
-    read -r _ rps _ _ _ _ requests <<<"$line"
+    read -r _ rps _ _ _ _ requests _ <<<"$line"
     awk -v n="$name" -v r="$rps" -v q="$requests" -v t=$((after - before)) -v hz="$TICKS" \
         'BEGIN { printf "%s %.0f %.1f\n", n, r, t / hz * 1e6 / q }' | tee -a "$WORK/results" >&2
 }
