@@ -154,6 +154,14 @@ import Synchronization
     }
 }
 
+extension Database {
+    /// Returns once `count` event calls are parked: a wait on the state the test needs, not
+    /// on time, so a loaded machine only makes it slower.
+    func untilParked(_ count: Int) async {
+        while parkedEventCalls < count { await Task.yield() }
+    }
+}
+
 @Suite struct EventWaitTests {
     let db = Database()
     var t: Tables { Tables(db) }
@@ -165,9 +173,9 @@ import Synchronization
         let subscription = Subscription(["vm"], model: db.model)
         async let reason = db.waitForChange(session: session, subscription: subscription, after: mark,
                                             deadline: .now + .seconds(10))
-        try await Task.sleep(for: .milliseconds(50))
+        await db.untilParked(1)
         try db.write { s throws in _ = try s.make(t.sr) }        // not of interest
-        try await Task.sleep(for: .milliseconds(50))
+        // Still parked: the change of no interest was delivered and did not wake it.
         #expect(db.parkedEventCalls == 1)
         try db.write { s throws in try s.set(t.vm, vm, "name_label", .string("x")) }
         #expect(await reason == .changed)
@@ -184,7 +192,7 @@ import Synchronization
         #expect(reason == .timedOut)
         #expect(ContinuousClock.now - start >= .milliseconds(200))
         let task = Task { await db.waitForChange(session: session, subscription: subscription, after: db.generation, deadline: nil) }
-        try await Task.sleep(for: .milliseconds(50))
+        await db.untilParked(1)
         task.cancel()
         #expect(await task.value == .cancelled)
         #expect(db.parkedEventCalls == 0)
@@ -199,8 +207,7 @@ import Synchronization
         let next = Task { () async -> XapiError? in
             do throws(XapiError) { _ = try await db.nextEvents(session: session); return nil } catch { return error }
         }
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(db.parkedEventCalls == 2)
+        await db.untilParked(2)
         try db.write { s throws in try s.delete(t.session, session) }
         #expect(await from == .sessionInvalid)
         #expect(await next.value == .sessionInvalid(session))
@@ -278,9 +285,8 @@ import Synchronization
         db.registerEvents(session: session, classes: ["vm"])
         db.registerEvents(session: other, classes: ["sr"])
         let task = Task { try await db.nextEvents(session: session) }
-        try await Task.sleep(for: .milliseconds(50))
+        await db.untilParked(1)
         try db.write { s throws in _ = try s.make(t.sr) }
-        try await Task.sleep(for: .milliseconds(50))
         #expect(db.parkedEventCalls == 1)
         try db.write { s throws in try s.set(t.vm, vm, "name_label", .string("v")) }
         let events = try await task.value

@@ -94,7 +94,7 @@ struct PriorityGateTests {
         let foreground = await HeldForeground.begin(gate) { order.withLock { $0.append("foreground") } }
         let record: @Sendable () async -> Void = { order.withLock { $0.append("background") } }
         let background = Task { await gate.background(record) }
-        try? await Task.sleep(for: .milliseconds(50))
+        while gate.waitingCount == 0 { await Task.yield() }
         #expect(order.withLock { $0 }.isEmpty)
         await foreground.end()
         await background.value
@@ -145,7 +145,7 @@ struct PriorityGateTests {
         let foreground = await HeldForeground.begin(gate)
         let observe: @Sendable () async -> Bool = { Task.isCancelled }
         let background = Task { await gate.background(observe) }
-        try? await Task.sleep(for: .milliseconds(20))
+        while gate.waitingCount == 0 { await Task.yield() }
         background.cancel()
         #expect(await background.value)
         await foreground.end()

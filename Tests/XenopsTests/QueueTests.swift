@@ -132,7 +132,7 @@ final class Recorder: Sendable {
         #expect(first?.item.name == "check-a")
         // The one background slot is taken: a second worker waits for requested work.
         let second = Task { await queues.pop(worker: 1) }
-        try? await Task.sleep(for: .milliseconds(20))
+        while queues.idleWorkerCount == 0 { await Task.yield() }
         queues.push(tag: "c", TestItem(name: "VM_start"))
         #expect(await second.value?.item.name == "VM_start")
         // A requested item behind a running check is visible to the worker running it.

@@ -103,6 +103,9 @@ public final class PriorityGate: Sendable {
     /// Foreground work in flight, for diagnostics and tests.
     public var foregroundCount: Int { state.withLock { $0.foreground.count } }
 
+    /// Background bodies held back now (tests wait for a body to be held, not for time).
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
+
     /// Runs `body` as foreground work for `key`: background work gives way while it runs.
     public func foreground<R, E: Error>(key: String? = nil, _ body: () async throws(E) -> R) async throws(E) -> R {
         let (id, admitted) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in

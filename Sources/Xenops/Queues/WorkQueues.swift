@@ -63,6 +63,9 @@ final class WorkQueues<Item: QueueItem>: Sendable {
     }
 
     private let state = Mutex(State())
+
+    /// Workers parked in `pop` (tests wait for a worker to park, not for time).
+    var idleWorkerCount: Int { state.withLock { $0.idle.count } }
     let name: String
     /// One pick in this many goes to the full round while background-only tags wait.
     static var backgroundShare: Int { 8 }
