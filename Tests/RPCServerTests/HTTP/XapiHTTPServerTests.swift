@@ -358,7 +358,10 @@ struct XapiHTTPServerTests {
 
     @Test("the idle timeout closes resting connections but never a request in progress")
     func idleTimeout() async throws {
-        try await withServer(configure: { $0.idleTimeout = .milliseconds(300) }) { handler, addresses in
+        // 1 s, not less: on a loaded 2-core machine (the suite runs in parallel) the gap between
+        // accepting the busy connection and its request arriving reached 300 ms, and the
+        // connection was closed as idle before it had sent anything.
+        try await withServer(configure: { $0.idleTimeout = .seconds(1) }) { handler, addresses in
             var resting = try await RawConnection.tcp(addresses)
             try await resting.post("/", "once")
             _ = try await resting.response()
@@ -369,7 +372,9 @@ struct XapiHTTPServerTests {
 
             var busy = try await RawConnection.tcp(addresses)
             try await busy.post("/", "park")
-            try await Task.sleep(for: .milliseconds(1000))
+            while handler.gate.waiting == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            // Parked: now outlast the idle timeout with the request in progress.
+            try await Task.sleep(for: .milliseconds(1500))
             #expect(handler.gate.waiting == 1)
             handler.gate.open()
             #expect(try await busy.response().body == "released")
