@@ -3,7 +3,7 @@ public import XapiDB
 public import Xenops
 
 /// The XenAPI: every message of the datamodel, dispatched the way xapi's generated server does
-/// (reference §2.6): name (with `Async.` and `Class_message` aliases) → parameter count →
+/// (xen-api ocaml/idl/ocaml_backend/gen_server.ml, `dispatch_call`): name (with `Async.` and `Class_message` aliases) → parameter count →
 /// parameter types → session → handler. Handlers are the generic object API derived from the
 /// datamodel, plus the custom messages this server simulates; every other datamodel message
 /// answers NOT_IMPLEMENTED.

@@ -1,4 +1,4 @@
-/// `VM.*` (reference §2.6). Queued calls return a task id at once.
+/// `VM.*` (xen-api ocaml/xenopsd/lib/xenops_server.ml, `VM` module). Queued calls return a task id at once.
 public struct VMOperations: Sendable {
     let xenops: Xenops
 
@@ -15,7 +15,7 @@ public struct VMOperations: Sendable {
     @discardableResult
     public func importMetadata(_ metadata: VMMetadata) -> String {
         var metadata = metadata
-        metadata.vifs = metadata.vifs.map { VIFOperations.withMAC($0) }
+        metadata.vifs = metadata.vifs.map(MACAddress.assign)
         xenops.metadata.importMetadata(metadata)
         return metadata.vm.id
     }
@@ -85,7 +85,7 @@ public struct VMOperations: Sendable {
         engine.queue(.atomic(.vmSetVcpus(id, count)), dbg: dbg)
     }
 
-    /// Configuration and current state (reference §3.1).
+    /// Configuration and current state (ocaml/xapi-idl/xen/xenops_types.ml, `Vm.state`).
     public func stat(_ id: String) throws(XenopsError) -> (config: VMConfig, state: VMState) {
         let config = try xenops.metadata.vm(id)
         return (config, engine.stat(config))
@@ -98,111 +98,130 @@ public struct VMOperations: Sendable {
     }
 }
 
-/// `VBD.*`.
-public struct VBDOperations: Sendable {
+/// `VBD.*`, `VIF.*`, `PCI.*`, `VGPU.*`: what xenopsd does alike for every kind of device. What
+/// differs (how a kind plugs, VBD media, VIF MACs) is in the extensions below.
+public struct DeviceOperations<Config: DeviceConfig>: Sendable {
     let xenops: Xenops
+    /// The backend's reading of one device of a VM.
+    let state: @Sendable (VMConfig, Config) -> Config.State
+    /// Fills in what `add` derives (a VIF's MAC); the identity for the other kinds.
+    let prepare: @Sendable (Config) -> Config
+
+    init(xenops: Xenops, state: @escaping @Sendable (VMConfig, Config) -> Config.State,
+         prepare: @escaping @Sendable (Config) -> Config = { $0 }) {
+        self.xenops = xenops
+        self.state = state
+        self.prepare = prepare
+    }
 
     /// The VM must exist.
     @discardableResult
-    public func add(_ vbd: VBDConfig) throws(XenopsError) -> DeviceID {
-        try xenops.metadata.add(vbd)
-        return vbd.id
+    public func add(_ config: Config) throws(XenopsError) -> DeviceID {
+        try xenops.metadata.add(prepare(config))
+        return config.id
     }
 
     /// Fails `Device_is_connected` while plugged.
     public func remove(_ id: DeviceID) throws(XenopsError) {
         if try stat(id).state.plugged { throw .deviceIsConnected }
-        xenops.metadata.removeVBD(id)
-        xenops.table.remove(.vbd(id))
+        xenops.metadata.remove(Config.kind, id)
+        xenops.table.remove(Config.kind.dynamic(id))
     }
 
-    public func plug(_ id: DeviceID, dbg: String = "VBD.plug") -> String {
-        xenops.engine.queue(.vbdHotplug(id), dbg: dbg)
-    }
-
-    public func unplug(_ id: DeviceID, force: Bool = false, dbg: String = "VBD.unplug") -> String {
-        xenops.engine.queue(.vbdHotunplug(id, force: force), dbg: dbg)
-    }
-
-    /// Media into an empty CD drive of a running or paused VM.
-    public func insert(_ id: DeviceID, _ disk: Disk, dbg: String = "VBD.insert") -> String {
-        xenops.engine.queue(.atomic(.vbdInsert(id, disk)), dbg: dbg)
-    }
-
-    /// Fails `Media_not_ejectable` for a disk.
-    public func eject(_ id: DeviceID, dbg: String = "VBD.eject") -> String {
-        xenops.engine.queue(.atomic(.vbdEject(id)), dbg: dbg)
-    }
-
-    public func stat(_ id: DeviceID) throws(XenopsError) -> (config: VBDConfig, state: VBDState) {
+    public func stat(_ id: DeviceID) throws(XenopsError) -> (config: Config, state: Config.State) {
         let vm = try xenops.metadata.vm(id.vm)
-        let vbd = try xenops.metadata.vbd(id)
-        return (vbd, xenops.backend.vbdState(vm, vbd))
+        let device: Config = try xenops.metadata.device(id)
+        return (device, state(vm, device))
     }
 
-    public func list(_ vm: String) -> [(config: VBDConfig, state: VBDState)] {
-        xenops.metadata.vbds(vm).compactMap { try? stat($0.id) }
+    public func list(_ vm: String) -> [(config: Config, state: Config.State)] {
+        xenops.metadata.devices(vm, Config.self).compactMap { try? stat($0.id) }
+    }
+
+    /// Queues `operation` under the kind's own name (`VBD.plug`) unless the caller names it.
+    private func queue(_ operation: Operation, _ message: String, dbg: String?) -> String {
+        xenops.engine.queue(operation, dbg: dbg ?? "\(Config.kind.rawValue).\(message)")
     }
 }
 
-/// `VIF.*`.
-public struct VIFOperations: Sendable {
-    let xenops: Xenops
-
-    /// The VM must exist. A MAC of `""` is derived from the VM and position; `"random"` is random.
-    @discardableResult
-    public func add(_ vif: VIFConfig) throws(XenopsError) -> DeviceID {
-        try xenops.metadata.add(Self.withMAC(vif))
-        return vif.id
+extension DeviceOperations where Config == VBDConfig {
+    public func plug(_ id: DeviceID, dbg: String? = nil) -> String {
+        queue(.vbdHotplug(id), "plug", dbg: dbg)
     }
 
-    public func remove(_ id: DeviceID) throws(XenopsError) {
-        if try stat(id).state.plugged { throw .deviceIsConnected }
-        xenops.metadata.removeVIF(id)
-        xenops.table.remove(.vif(id))
+    public func unplug(_ id: DeviceID, force: Bool = false, dbg: String? = nil) -> String {
+        queue(.vbdHotunplug(id, force: force), "unplug", dbg: dbg)
     }
 
-    public func plug(_ id: DeviceID, dbg: String = "VIF.plug") -> String {
-        xenops.engine.queue(.vifHotplug(id), dbg: dbg)
+    /// Media into an empty CD drive of a running or paused VM.
+    public func insert(_ id: DeviceID, _ disk: Disk, dbg: String? = nil) -> String {
+        queue(.atomic(.vbdInsert(id, disk)), "insert", dbg: dbg)
     }
 
-    public func unplug(_ id: DeviceID, force: Bool = false, dbg: String = "VIF.unplug") -> String {
-        xenops.engine.queue(.vifHotunplug(id, force: force), dbg: dbg)
+    /// Fails `Media_not_ejectable` for a disk.
+    public func eject(_ id: DeviceID, dbg: String? = nil) -> String {
+        queue(.atomic(.vbdEject(id)), "eject", dbg: dbg)
+    }
+}
+
+extension DeviceOperations where Config == VIFConfig {
+    public func plug(_ id: DeviceID, dbg: String? = nil) -> String {
+        queue(.vifHotplug(id), "plug", dbg: dbg)
     }
 
-    public func stat(_ id: DeviceID) throws(XenopsError) -> (config: VIFConfig, state: VIFState) {
-        let vm = try xenops.metadata.vm(id.vm)
-        let vif = try xenops.metadata.vif(id)
-        return (vif, xenops.backend.vifState(vm, vif))
+    public func unplug(_ id: DeviceID, force: Bool = false, dbg: String? = nil) -> String {
+        queue(.vifHotunplug(id, force: force), "unplug", dbg: dbg)
+    }
+}
+
+/// Passthrough devices: plugged at VM start after the device model, or one by one.
+extension DeviceOperations where Config == PCIConfig {
+    public func plug(_ id: DeviceID, dbg: String? = nil) -> String {
+        queue(.atomic(.pciPlug(id)), "plug", dbg: dbg)
     }
 
-    public func list(_ vm: String) -> [(config: VIFConfig, state: VIFState)] {
-        xenops.metadata.vifs(vm).compactMap { try? stat($0.id) }
+    public func unplug(_ id: DeviceID, dbg: String? = nil) -> String {
+        queue(.atomic(.pciUnplug(id)), "unplug", dbg: dbg)
     }
+}
 
-    static func withMAC(_ vif: VIFConfig) -> VIFConfig {
+/// vGPUs are activated at VM start; `plug` marks one active on a running VM.
+extension DeviceOperations where Config == VGPUConfig {
+    public func plug(_ id: DeviceID, dbg: String? = nil) -> String {
+        queue(.atomic(.vgpuSetActive(id, true)), "plug", dbg: dbg)
+    }
+}
+
+public typealias VBDOperations = DeviceOperations<VBDConfig>
+public typealias VIFOperations = DeviceOperations<VIFConfig>
+public typealias PCIOperations = DeviceOperations<PCIConfig>
+public typealias VGPUOperations = DeviceOperations<VGPUConfig>
+
+/// A VIF's MAC: `""` is derived from the VM and position, `"random"` is random.
+enum MACAddress {
+    static func assign(_ vif: VIFConfig) -> VIFConfig {
         var vif = vif
         switch vif.mac {
-        case "": vif.mac = macAddress(seed: "\(vif.id.vm)/\(vif.position)")
+        case "": vif.mac = format(seed: "\(vif.id.vm)/\(vif.position)")
         case "random":
             var generator = SystemRandomNumberGenerator()
-            vif.mac = macAddress(bytes: (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            vif.mac = format(bytes: (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) })
         default: break
         }
         return vif
     }
 
     /// A locally administered unicast MAC from a hash of `seed` (FNV-1a, 64 bits).
-    static func macAddress(seed: String) -> String {
+    static func format(seed: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in seed.utf8 {
             hash ^= UInt64(byte)
             hash &*= 0x100_0000_01b3
         }
-        return macAddress(bytes: (0..<6).map { UInt8(truncatingIfNeeded: hash >> (8 * UInt64($0))) })
+        return format(bytes: (0..<6).map { UInt8(truncatingIfNeeded: hash >> (8 * UInt64($0))) })
     }
 
-    static func macAddress(bytes: [UInt8]) -> String {
+    static func format(bytes: [UInt8]) -> String {
         var bytes = bytes
         bytes[0] = (bytes[0] & 0xFC) | 0x02
         return bytes.map { byte in
@@ -212,73 +231,7 @@ public struct VIFOperations: Sendable {
     }
 }
 
-/// `PCI.*` (passthrough devices; plugged at VM start after the device model, or one by one).
-public struct PCIOperations: Sendable {
-    let xenops: Xenops
-
-    @discardableResult
-    public func add(_ pci: PCIConfig) throws(XenopsError) -> DeviceID {
-        try xenops.metadata.add(pci)
-        return pci.id
-    }
-
-    public func remove(_ id: DeviceID) throws(XenopsError) {
-        if try stat(id).state.plugged { throw .deviceIsConnected }
-        xenops.metadata.removePCI(id)
-        xenops.table.remove(.pci(id))
-    }
-
-    public func plug(_ id: DeviceID, dbg: String = "PCI.plug") -> String {
-        xenops.engine.queue(.atomic(.pciPlug(id)), dbg: dbg)
-    }
-
-    public func unplug(_ id: DeviceID, dbg: String = "PCI.unplug") -> String {
-        xenops.engine.queue(.atomic(.pciUnplug(id)), dbg: dbg)
-    }
-
-    public func stat(_ id: DeviceID) throws(XenopsError) -> (config: PCIConfig, state: PCIState) {
-        let vm = try xenops.metadata.vm(id.vm)
-        let pci = try xenops.metadata.pci(id)
-        return (pci, xenops.backend.pciState(vm, pci))
-    }
-
-    public func list(_ vm: String) -> [(config: PCIConfig, state: PCIState)] {
-        xenops.metadata.pcis(vm).compactMap { try? stat($0.id) }
-    }
-}
-
-/// `VGPU.*` (activated at VM start; `plug` marks one active on a running VM).
-public struct VGPUOperations: Sendable {
-    let xenops: Xenops
-
-    @discardableResult
-    public func add(_ vgpu: VGPUConfig) throws(XenopsError) -> DeviceID {
-        try xenops.metadata.add(vgpu)
-        return vgpu.id
-    }
-
-    public func remove(_ id: DeviceID) throws(XenopsError) {
-        if try stat(id).state.plugged { throw .deviceIsConnected }
-        xenops.metadata.removeVGPU(id)
-        xenops.table.remove(.vgpu(id))
-    }
-
-    public func plug(_ id: DeviceID, dbg: String = "VGPU.plug") -> String {
-        xenops.engine.queue(.atomic(.vgpuSetActive(id, true)), dbg: dbg)
-    }
-
-    public func stat(_ id: DeviceID) throws(XenopsError) -> (config: VGPUConfig, state: VGPUState) {
-        let vm = try xenops.metadata.vm(id.vm)
-        let vgpu = try xenops.metadata.vgpu(id)
-        return (vgpu, xenops.backend.vgpuState(vm, vgpu))
-    }
-
-    public func list(_ vm: String) -> [(config: VGPUConfig, state: VGPUState)] {
-        xenops.metadata.vgpus(vm).compactMap { try? stat($0.id) }
-    }
-}
-
-/// `TASK.*` (reference §2.5). Clients destroy the tasks they create (finished tasks left behind
+/// `TASK.*` (ocaml/xapi-idl/lib/task_server.ml). Clients destroy the tasks they create (finished tasks left behind
 /// expire after `XenopsConfiguration.taskRetention`).
 public struct TaskOperations: Sendable {
     let xenops: Xenops
@@ -309,7 +262,7 @@ public struct TaskOperations: Sendable {
     public func setCancelTrigger(dbg: String, at n: Int?) { xenops.tasks.setCancelTrigger(dbg: dbg, at: n) }
 }
 
-/// `UPDATES.*` (reference §2.12) over the external table.
+/// `UPDATES.*` (xenops_server.ml, `UPDATES`) over the external table.
 public struct UpdatesOperations: Sendable {
     let xenops: Xenops
 
@@ -330,10 +283,10 @@ public struct UpdatesOperations: Sendable {
     public func refreshVM(_ vm: String) {
         let engine = xenops.engine
         engine.signalVM(vm)
-        for vbd in xenops.metadata.vbds(vm) { engine.signalVBD(vbd.id) }
-        for vif in xenops.metadata.vifs(vm) { engine.signalVIF(vif.id) }
-        for pci in xenops.metadata.pcis(vm) { engine.signalPCI(pci.id) }
-        for vgpu in xenops.metadata.vgpus(vm) { engine.signalVGPU(vgpu.id) }
+        for vbd in xenops.metadata.devices(vm, VBDConfig.self) { engine.signal(.vbd, vbd.id) }
+        for vif in xenops.metadata.devices(vm, VIFConfig.self) { engine.signal(.vif, vif.id) }
+        for pci in xenops.metadata.devices(vm, PCIConfig.self) { engine.signal(.pci, pci.id) }
+        for vgpu in xenops.metadata.devices(vm, VGPUConfig.self) { engine.signal(.vgpu, vgpu.id) }
     }
 
     public func dump() -> UpdatesDump { xenops.table.dump() }

@@ -108,7 +108,7 @@ public final class Xenops: Service {
     /// Returns once `run()` has registered its watches, so no xenstore change can be missed.
     public func waitUntilRunning() async { await readiness.wait() }
 
-    /// xenopsd's internal event thread (reference §2.10): backend signals become coalescing
+    /// xenopsd's internal event thread (xen-api ocaml/xenopsd/lib/xenops_server.ml, `internal_event_thread_body`): backend signals become coalescing
     /// `*_check_state` operations on the VM's queue, their tasks destroyed at once.
     private func runInternalEvents() async {
         var token: Int?
@@ -137,10 +137,12 @@ public final class Xenops: Service {
     // MARK: API
 
     public var vm: VMOperations { VMOperations(xenops: self) }
-    public var vbd: VBDOperations { VBDOperations(xenops: self) }
-    public var vif: VIFOperations { VIFOperations(xenops: self) }
-    public var pci: PCIOperations { PCIOperations(xenops: self) }
-    public var vgpu: VGPUOperations { VGPUOperations(xenops: self) }
+    public var vbd: VBDOperations { VBDOperations(xenops: self, state: { [backend] in backend.vbdState($0, $1) }) }
+    public var vif: VIFOperations {
+        VIFOperations(xenops: self, state: { [backend] in backend.vifState($0, $1) }, prepare: MACAddress.assign)
+    }
+    public var pci: PCIOperations { PCIOperations(xenops: self, state: { [backend] in backend.pciState($0, $1) }) }
+    public var vgpu: VGPUOperations { VGPUOperations(xenops: self, state: { [backend] in backend.vgpuState($0, $1) }) }
     public var task: TaskOperations { TaskOperations(xenops: self) }
     public var updates: UpdatesOperations { UpdatesOperations(xenops: self) }
 
@@ -160,7 +162,7 @@ public final class Xenops: Service {
             tasks: tasks.count, scheduledTimers: scheduler.pendingCount)
     }
 
-    /// `xenops-cli diagnostics` (reference §2.11): queues (pending items per tag), workers (what
+    /// `xenops-cli diagnostics` (ocaml/xenopsd/cli/xn.ml; xenops_server.ml's `Diagnostics`): queues (pending items per tag), workers (what
     /// each runs), scheduler (pending timeouts), updates (the table with its barriers), tasks,
     /// and each VM's domain action request.
     public func diagnostics() -> JSON {

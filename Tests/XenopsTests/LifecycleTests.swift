@@ -403,7 +403,7 @@ import Xenstore
             #expect(bytes[0] & 0x02 == 0x02 && bytes[0] & 0x01 == 0)  // locally administered, unicast
         }
         // Derived, so stable for the same VM and position.
-        #expect(VIFOperations.withMAC(VIFConfig(id: DeviceID(vm: uuid, device: "0"))).mac == macs[0])
+        #expect(MACAddress.assign(VIFConfig(id: DeviceID(vm: uuid, device: "0"))).mac == macs[0])
     }
 }
 

@@ -1,7 +1,7 @@
 public import XapiDB
 
 /// Turns a wire value into the value a datamodel type expects, tolerating exactly what xapi
-/// tolerates (reference §2.4): ints as decimal strings, ints and numeric strings for floats,
+/// tolerates (ocaml-rpc src/lib/rpc.ml, `int64_of_rpc`, `float_of_rpc`…): ints as decimal strings, ints and numeric strings for floats,
 /// enums in any case, datetimes as strings; never strings for bools. Anything else is
 /// INTERNAL_ERROR with the offending value, as xapi's unmarshallers report it.
 public struct ParameterDecoder: Sendable {

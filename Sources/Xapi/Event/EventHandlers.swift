@@ -1,6 +1,6 @@
 import XapiDB
 
-/// The event API (reference §4): `event.from` long-polls on the database's generations,
+/// The event API (xen-api ocaml/xapi/xapi_event.ml): `event.from` long-polls on the database's generations,
 /// `event.register`/`next` use the byte-bounded queue, `inject` touches a row.
 enum EventHandlers {
     static let table = ClassHandlers("event", [

@@ -2,7 +2,7 @@ import XapiDB
 import Xenops
 
 /// VM power operations and device hot-plug, driven through Xenops as xapi drives xenopsd
-/// (xen-api ocaml/xapi/xapi_xenops.ml, reference xenopsd.md §4.8): validity checks and
+/// (xen-api ocaml/xapi/xapi_xenops.ml, `start`, `shutdown`, `vbd_plug`…): validity checks and
 /// `current_operations` first, then the xenops operation as a task whose progress and
 /// cancellation are mirrored onto the call's task, then a barrier, so that the database shows
 /// the result when the call returns.

@@ -3,8 +3,8 @@ import Logging
 import XapiDB
 import Xenops
 
-/// xapi's `update_vm`, `update_vbd`, `update_vif`, `update_vgpu` (xapi_xenops.ml §4.3–4.4 of
-/// the reference): read the object's state from Xenops and write only the fields that differ,
+/// xapi's `update_vm`, `update_vbd`, `update_vif`, `update_vgpu` (xen-api ocaml/xapi/xapi_xenops.ml):
+/// read the object's state from Xenops and write only the fields that differ,
 /// so a signal that changes nothing produces no event.
 extension XenopsBridge {
     func updateVM(_ uuid: String) {

@@ -1,6 +1,6 @@
 /// Every failure a XenAPI call can return, mapped to xapi's wire form (`[CODE, params…]`) in one
 /// place: `errorDescription`. Parameter lists follow what xapi really sends, which sometimes
-/// differs from the datamodel's documentation (see reference §3).
+/// differs from the datamodel's documentation (xen-api ocaml/xapi/exnHelper.ml and the raising functions).
 public enum XapiError: Error, Sendable, Hashable {
     case handleInvalid(class: String, ref: String)
     case uuidInvalid(class: String, uuid: String)

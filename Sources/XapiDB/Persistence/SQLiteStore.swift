@@ -4,7 +4,7 @@ import GRDB
 /// The state directory's SQLite database (GRDB on the system SQLite). WAL with
 /// `synchronous=NORMAL`: a commit is in the OS before `save` returns, so it survives `kill -9`
 /// of the server (only power loss can drop the last commits), at ~60k commits/s here against
-/// ~8k with `FULL` (swift-stack.md §4). Rows are one blob each: the record in `Value`'s binary form.
+/// ~8k with `FULL` (measured on the 2-core build machine). Rows are one blob each: the record in `Value`'s binary form.
 public final class SQLiteStore: PersistentStore {
     private let pool: DatabasePool
 

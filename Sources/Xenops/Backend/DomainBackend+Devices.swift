@@ -1,7 +1,7 @@
 import Logging
 import Xenstore
 
-/// Where one device lives in xenstore (reference §5.6).
+/// Where one device lives in xenstore (ocaml/xenopsd/xc/device_common.ml, `backend_path`/`frontend_path`).
 struct DeviceLocation: Sendable, Hashable {
     let kind: String
     let frontendDomid: UInt32
@@ -20,12 +20,33 @@ struct DeviceLocation: Sendable, Hashable {
     var hotplugError: String { "\(backend)/hotplug-error" }
 }
 
-extension DomainBackend {
-    static func activePath(_ vm: String, kind: String, name: String) -> String { "/vm/\(vm)/devices/\(kind)/\(name)" }
+/// A device with a split driver: a frontend in the guest's tree and a backend in dom0's, at a
+/// devid of its own.
+protocol SplitDriverDevice: DeviceConfig {
+    /// The key under `device/<kind>/` (51712 for xvda; a VIF's position).
+    var devid: Int { get }
+}
 
-    func location(kind: String, vm: String, devid: Int) -> DeviceLocation? {
-        guard let domain = domain(of: vm) else { return nil }
-        return DeviceLocation(kind: kind, frontendDomid: domain.domid, devid: devid, vm: vm)
+extension VBDConfig: SplitDriverDevice {}
+
+extension VIFConfig: SplitDriverDevice {
+    var devid: Int { position }
+}
+
+extension DomainBackend {
+    /// Where xenopsd keeps a device's `active` flag, which outlives the domain.
+    static func activePath(_ vm: String, _ device: some DeviceConfig) -> String {
+        "/vm/\(vm)/devices/\(type(of: device).kind.xenstoreName)/\(device.id.device)"
+    }
+
+    func location<Device: SplitDriverDevice>(_ vm: VMConfig, _ device: Device) -> DeviceLocation? {
+        guard let domain = domain(of: vm.id) else { return nil }
+        return DeviceLocation(kind: Device.kind.xenstoreName, frontendDomid: domain.domid, devid: device.devid, vm: vm.id)
+    }
+
+    /// The device's location while it exists in the domain.
+    private func presentLocation(_ vm: VMConfig, _ device: some SplitDriverDevice) -> DeviceLocation? {
+        location(vm, device).flatMap { isPresent($0) ? $0 : nil }
     }
 
     /// The device exists in the domain (xenopsd finds devices through the dom0 mirror).
@@ -115,18 +136,30 @@ extension DomainBackend {
         for path in [location.mirror, location.frontend, location.backend, location.extraXenserver] { try? xs.rm(path) }
     }
 
-    private func setFlag(_ path: String, _ on: Bool) {
-        if on { try? xs.write(path, "1") } else { try? xs.rm(path) }
+    func setActive(_ vm: VMConfig, _ device: some DeviceConfig, _ active: Bool) {
+        let path = Self.activePath(vm.id, device)
+        if active { try? xs.write(path, "1") } else { try? xs.rm(path) }
     }
 
-    private func flag(_ path: String) -> Bool { (try? xs.read(path)) == "1" }
+    private func isActive(_ vm: VMConfig, _ device: some DeviceConfig) -> Bool {
+        (try? xs.read(Self.activePath(vm.id, device))) == "1"
+    }
+
+    func unplug(_ vm: VMConfig, _ device: some SplitDriverDevice, force: Bool, task: TaskHandle) async throws(XenopsError) {
+        guard let location = location(vm, device) else { return }
+        try await removeDevice(location, force: force, task: task)
+    }
+
+    /// A present device whose hotplug node vanished needs unplugging.
+    func actionRequest(_ vm: VMConfig, _ device: some SplitDriverDevice) -> DeviceActionRequest? {
+        guard let location = presentLocation(vm, device) else { return nil }
+        return ((try? xs.exists(location.hotplugNode)) ?? false) ? nil : .needsUnplug
+    }
 
     // MARK: VBD
 
     func plugVBD(_ vm: VMConfig, _ vbd: VBDConfig, task: TaskHandle) async throws(XenopsError) {
-        guard let location = location(kind: "vbd", vm: vm.id, devid: vbd.devid) else {
-            throw .doesNotExist(kind: "domain", id: vm.id)
-        }
+        guard let location = location(vm, vbd) else { throw .doesNotExist(kind: "domain", id: vm.id) }
         let params = switch vbd.backend {
         case .vdi(let path): "/dev/sm/backend/\(path)"
         case .local(let path): path
@@ -151,35 +184,16 @@ extension DomainBackend {
             task: task)
     }
 
-    func unplugVBD(_ vm: VMConfig, _ vbd: VBDConfig, force: Bool, task: TaskHandle) async throws(XenopsError) {
-        guard let location = location(kind: "vbd", vm: vm.id, devid: vbd.devid) else { return }
-        try await removeDevice(location, force: force, task: task)
-    }
-
-    func setVBDActive(_ vm: VMConfig, _ vbd: VBDConfig, _ active: Bool) {
-        setFlag(Self.activePath(vm.id, kind: "vbd", name: vbd.id.device), active)
-    }
-
-    /// Reference §3.2: a device found is active and plugged; otherwise only the stored flag.
+    /// As xenops_server_xen.ml's `VBD.get_state`: a device found is active and plugged; otherwise only the stored flag.
     func vbdState(_ vm: VMConfig, _ vbd: VBDConfig) -> VBDState {
-        guard let location = location(kind: "vbd", vm: vm.id, devid: vbd.devid), isPresent(location) else {
-            return VBDState(active: flag(Self.activePath(vm.id, kind: "vbd", name: vbd.id.device)))
-        }
+        guard let location = presentLocation(vm, vbd) else { return VBDState(active: isActive(vm, vbd)) }
         let ejected = (try? xs.read("\(location.backend)/params")) == ""
         let disk = (try? xs.read("\(location.privateData)/disk")).flatMap(Disk.init(json:))
         return VBDState(active: true, plugged: true, qosTarget: nil, backendPresent: ejected ? nil : disk)
     }
 
-    /// A present device whose hotplug node vanished needs unplugging.
-    func vbdActionRequest(_ vm: VMConfig, _ vbd: VBDConfig) -> DeviceActionRequest? {
-        guard let location = location(kind: "vbd", vm: vm.id, devid: vbd.devid), isPresent(location) else { return nil }
-        return ((try? xs.exists(location.hotplugNode)) ?? false) ? nil : .needsUnplug
-    }
-
     func insert(_ vm: VMConfig, _ vbd: VBDConfig, _ disk: Disk) throws(XenopsError) {
-        guard let location = location(kind: "vbd", vm: vm.id, devid: vbd.devid), isPresent(location) else {
-            throw .deviceNotConnected
-        }
+        guard let location = presentLocation(vm, vbd) else { throw .deviceNotConnected }
         if let current = try? xs.read("\(location.backend)/params"), !current.isEmpty { throw .mediaPresent }
         let params = switch disk {
         case .vdi(let path): "/dev/sm/backend/\(path)"
@@ -190,9 +204,7 @@ extension DomainBackend {
     }
 
     func eject(_ vm: VMConfig, _ vbd: VBDConfig) throws(XenopsError) {
-        guard let location = location(kind: "vbd", vm: vm.id, devid: vbd.devid), isPresent(location) else {
-            throw .deviceNotConnected
-        }
+        guard let location = presentLocation(vm, vbd) else { throw .deviceNotConnected }
         guard (try? xs.read("\(location.backend)/params")).map({ !$0.isEmpty }) ?? false else { throw .mediaNotPresent }
         try? xs.rm("\(location.privateData)/disk")
         try? xs.write("\(location.backend)/params", "")
@@ -201,9 +213,7 @@ extension DomainBackend {
     // MARK: VIF
 
     func plugVIF(_ vm: VMConfig, _ vif: VIFConfig, task: TaskHandle) async throws(XenopsError) {
-        guard let location = location(kind: "vif", vm: vm.id, devid: vif.position) else {
-            throw .doesNotExist(kind: "domain", id: vm.id)
-        }
+        guard let location = location(vm, vif) else { throw .doesNotExist(kind: "domain", id: vm.id) }
         try await addDevice(
             location,
             frontend: [("backend-id", "0"), ("state", "1"), ("handle", String(vif.position)), ("mac", vif.mac)],
@@ -215,29 +225,13 @@ extension DomainBackend {
             task: task)
     }
 
-    func unplugVIF(_ vm: VMConfig, _ vif: VIFConfig, force: Bool, task: TaskHandle) async throws(XenopsError) {
-        guard let location = location(kind: "vif", vm: vm.id, devid: vif.position) else { return }
-        try await removeDevice(location, force: force, task: task)
-    }
-
-    func setVIFActive(_ vm: VMConfig, _ vif: VIFConfig, _ active: Bool) {
-        setFlag(Self.activePath(vm.id, kind: "vif", name: vif.id.device), active)
-    }
-
-    /// Reference §3.3.
+    /// As xenops_server_xen.ml's `VIF.get_state`.
     func vifState(_ vm: VMConfig, _ vif: VIFConfig) -> VIFState {
-        guard let location = location(kind: "vif", vm: vm.id, devid: vif.position), isPresent(location) else {
-            return VIFState(active: flag(Self.activePath(vm.id, kind: "vif", name: vif.id.device)))
-        }
+        guard let location = presentLocation(vm, vif) else { return VIFState(active: isActive(vm, vif)) }
         let pid = (try? xs.read("\(location.backend)/kthread-pid")).flatMap { Int($0) } ?? 0
         let pvs = (try? xs.exists("\(location.hotplugDirectory)/pvs-rules-active")) ?? false
         return VIFState(active: true, plugged: true, kthreadPid: pid, mediaPresent: true,
                         device: "vif\(location.frontendDomid).\(vif.position)", pvsRulesActive: pvs)
-    }
-
-    func vifActionRequest(_ vm: VMConfig, _ vif: VIFConfig) -> DeviceActionRequest? {
-        guard let location = location(kind: "vif", vm: vm.id, devid: vif.position), isPresent(location) else { return nil }
-        return ((try? xs.exists(location.hotplugNode)) ?? false) ? nil : .needsUnplug
     }
 
     // MARK: PCI and vGPU (passthrough: no xenstore handshake in this simulation)
@@ -256,12 +250,8 @@ extension DomainBackend {
         return PCIState(plugged: extra(vm.id)?.pcisPlugged.contains(pci.id.device) ?? false)
     }
 
-    func setVGPUActive(_ vm: VMConfig, _ vgpu: VGPUConfig, _ active: Bool) {
-        setFlag(Self.activePath(vm.id, kind: "vgpu", name: vgpu.id.device), active)
-    }
-
     func vgpuState(_ vm: VMConfig, _ vgpu: VGPUConfig) -> VGPUState {
-        let active = flag(Self.activePath(vm.id, kind: "vgpu", name: vgpu.id.device))
+        let active = isActive(vm, vgpu)
         let plugged = domain(of: vm.id) != nil && (extra(vm.id)?.deviceModel ?? false) && active
         return VGPUState(active: active, plugged: plugged, emulatorPid: nil)
     }

@@ -18,7 +18,7 @@ struct VMExtra: Sendable {
 }
 
 /// xenopsd's xen backend: carries out atomic steps on the hypervisor and xenstore, and reads
-/// state back from them. It writes the domain and device layout of reference §5.6, waits on
+/// state back from them. It writes the domain and device layout of ocaml/xenopsd/xc/domain.ml (`make`), waits on
 /// xenstore watches for hotplug scripts and guests, and never polls.
 final class DomainBackend: Sendable {
     let hypervisor: any Hypervisor
@@ -186,7 +186,7 @@ final class DomainBackend: Sendable {
 
     /// `VM_build`: memory and vCPUs in place, the build keys written, then the domain is
     /// introduced to xenstored — which fires `@introduceDomain`, so the watcher starts watching
-    /// it only now (reference §5.6 `build_post`).
+    /// it only now (domain.ml, `build_post`).
     func build(_ vm: VMConfig) throws(XenopsError) {
         let domain = try requireDomain(vm.id)
         let domid = domain.domid
@@ -312,7 +312,7 @@ final class DomainBackend: Sendable {
         }
     }
 
-    /// Why the domain wants attention (reference §2.9): its shutdown code if it stopped, else its
+    /// Why the domain wants attention (xenops_server_xen.ml, `VM.get_domain_action_request`): its shutdown code if it stopped, else its
     /// `action-request` key; no domain at all reads as poweroff.
     func domainActionRequest(_ vm: VMConfig) -> DomainActionRequest? {
         guard let domain = domain(of: vm.id) else { return .needsPoweroff }
@@ -395,7 +395,7 @@ final class DomainBackend: Sendable {
         return .halted
     }
 
-    /// `VM.stat`'s state record (reference §3.1).
+    /// `VM.stat`'s state record (xenops_types.ml, `Vm.state`).
     func state(of vm: VMConfig) -> VMState {
         let extra = self.extra(vm.id)
         guard let domain = domain(of: vm.id) else {
@@ -441,7 +441,7 @@ final class DomainBackend: Sendable {
         return state
     }
 
-    /// The guest's own keys xapi derives guest metrics from, with xenopsd's depths (reference §5.7).
+    /// The guest's own keys xapi derives guest metrics from, with xenopsd's depths (xenops_server_xen.ml, `VM.get_state`).
     private func guestAgentListing(_ root: String, quota: inout Int) -> [VMState.GuestAgentEntry] {
         listing(root, roots: [
             ("control", nil, 0), ("feature/hotplug", nil, 0), ("xenserver/attr", nil, 3),

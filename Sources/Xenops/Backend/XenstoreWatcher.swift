@@ -2,7 +2,7 @@ import Logging
 import Synchronization
 import Xenstore
 
-/// xenopsd's xenstore watcher (reference §5.1–5.4): how the engine learns what domains and
+/// xenopsd's xenstore watcher (ocaml/xenopsd/xc/xenstore_watch.ml and xenops_server_xen.ml's `Actions`): how the engine learns what domains and
 /// devices did, only from watches.
 ///
 /// * `@introduceDomain` / `@releaseDomain` name no domain, so on each the watcher lists the
@@ -17,7 +17,7 @@ import Xenstore
 /// Deliberate difference: `data/updated` is also watched, so a guest agent's report reaches
 /// xapi as a VM change at once (xenopsd would only pick it up at the next stat).
 final class XenstoreWatcher: Sendable {
-    /// Per-domain watch paths (reference §5.2, plus `data/updated`).
+    /// Per-domain watch paths (xenops_server_xen.ml, `interesting_paths_for_domain`, plus `data/updated`).
     static func domainPaths(_ domid: UInt32, uuid: String) -> [String] {
         let dom = "/local/domain/\(domid)"
         return [
@@ -28,7 +28,7 @@ final class XenstoreWatcher: Sendable {
         ]
     }
 
-    /// Backend keys watched per device (reference §5.3).
+    /// Backend keys watched per device (xenops_server_xen.ml, `watches_of_device`).
     static let backendKeys = ["kthread-pid", "tapdisk-pid", "shutdown-done", "hotplug-status", "params", "state"]
 
     static func token(_ domid: UInt32) -> String { "xenopsd-xc:domain-\(domid)" }
@@ -207,7 +207,7 @@ final class XenstoreWatcher: Sendable {
 
     // MARK: events
 
-    /// Reference §5.4: path → signal.
+    /// Path → signal, as xenops_server_xen.ml's `Actions.fire_event_on_vm`/`fire_event_on_device` map them.
     func watchFired(_ path: String) {
         events.add(1, ordering: .relaxed)
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
@@ -251,7 +251,7 @@ final class XenstoreWatcher: Sendable {
         }
     }
 
-    /// Reference §5.3: re-list the domain's devices from the dom0 mirror and adjust the
+    /// As xenopsd on a device directory's watch: re-list the domain's devices from the dom0 mirror and adjust the
     /// backend-key watches. Emits nothing itself.
     private func lookForDifferentDevices(_ domid: UInt32) {
         var listed: [String: String] = [:]
@@ -288,7 +288,7 @@ final class XenstoreWatcher: Sendable {
         }
     }
 
-    /// Reference §5.4: a backend reaching Connected (4) is evidence of PV drivers; losing it
+    /// A backend reaching Connected (4) is evidence of PV drivers; losing it
     /// keeps the flag only while another device of the domain is still connected.
     private func detectPVDrivers(domid: UInt32, statePath: String) {
         guard let uuid = uuid(of: domid), let value = try? xs.read(statePath) else { return }

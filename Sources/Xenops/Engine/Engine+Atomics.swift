@@ -1,4 +1,4 @@
-/// Operation → atomic steps (reference §2.7, xenopsd's `atomics_of_operation`). Lists of zero or
+/// Operation → atomic steps (xen-api ocaml/xenopsd/lib/xenops_server.ml, `atomics_of_operation`). Lists of zero or
 /// one step are never wrapped in a combinator.
 extension Engine {
     private func serial(_ name: String, _ vm: String, _ atoms: [Atomic]) -> [Atomic] {
@@ -16,7 +16,7 @@ extension Engine {
     /// Read-write VBDs before read-only ones: a VDI attached read-only cannot later be attached
     /// read-write (xenopsd's `vbd_plug_sets`).
     private func plugSets(_ vm: String) -> (readWrite: [VBDConfig], readOnly: [VBDConfig]) {
-        let vbds = metadata.vbds(vm)
+        let vbds = metadata.devices(vm, VBDConfig.self)
         return (vbds.filter { $0.mode == .readWrite }, vbds.filter { $0.mode == .readOnly })
     }
 
@@ -30,23 +30,23 @@ extension Engine {
                     serial("VBD.activate_epoch_and_plug \(kind)", id, [.vbdSetActive(vbd.id, true), .vbdPlug(vbd.id)])
                 })
             }
-            let vifs = metadata.vifs(id).flatMap { vif in
+            let vifs = metadata.devices(id, VIFConfig.self).flatMap { vif in
                 serial("VIF.activate_and_plug", id, [.vifSetActive(vif.id, true), .vifPlug(vif.id)])
             }
             let vgpus = serial("VGPUs.activate & PCI.plug (SRIOV)", id,
-                               nestedParallel("VGPUs.activate", id, metadata.vgpus(id).map { .vgpuSetActive($0.id, true) }))
+                               nestedParallel("VGPUs.activate", id, metadata.devices(id, VGPUConfig.self).map { .vgpuSetActive($0.id, true) }))
             return [.vmCreate(id), .vmBuild(id, force: force)]
                 + parallel("Devices.plug (no qemu)", id,
                            serial("VBDs.acticate_epoch_and_plug RW+RO", id, plug("RW", rw) + plug("RO", ro)) + vifs + vgpus)
                 + [.vmCreateDeviceModel(id, saveState: false)]
-                + metadata.pcis(id).map { .pciPlug($0.id) }
+                + metadata.devices(id, PCIConfig.self).map { .pciPlug($0.id) }
                 // From here the domain is survivable.
                 + [.vmSetDomainActionRequest(id, nil)]
 
         case .vmShutdown(let id, let timeout):
-            let devices: [Atomic] = metadata.vbds(id).map { .vbdUnplug($0.id, force: true) }
-                + metadata.vifs(id).map { .vifUnplug($0.id, force: true) }
-                + metadata.pcis(id).map { .pciUnplug($0.id) }
+            let devices: [Atomic] = metadata.devices(id, VBDConfig.self).map { .vbdUnplug($0.id, force: true) }
+                + metadata.devices(id, VIFConfig.self).map { .vifUnplug($0.id, force: true) }
+                + metadata.devices(id, PCIConfig.self).map { .pciUnplug($0.id) }
             return (timeout.map { [.vmShutdownDomain(id, .poweroff, timeout: $0)] } ?? [])
                 // CA-315450: pause before the device model goes, in case the guest is still running.
                 + [.bestEffort(.vmPause(id)), .vmDestroyDeviceModel(id)]
@@ -54,9 +54,9 @@ extension Engine {
                 + [.vmDestroy(id)]
 
         case .vmPoweroff(let id, let timeout):
-            let deactivate: [Atomic] = metadata.vbds(id).map { .vbdSetActive($0.id, false) }
-                + metadata.vifs(id).map { .vifSetActive($0.id, false) }
-                + metadata.vgpus(id).map { .vgpuSetActive($0.id, false) }
+            let deactivate: [Atomic] = metadata.devices(id, VBDConfig.self).map { .vbdSetActive($0.id, false) }
+                + metadata.devices(id, VIFConfig.self).map { .vifSetActive($0.id, false) }
+                + metadata.devices(id, VGPUConfig.self).map { .vgpuSetActive($0.id, false) }
             return try atomics(of: .vmShutdown(id, timeout: timeout))
                 + parallel("Devices.deactivate", id, deactivate)
 
@@ -81,13 +81,13 @@ extension Engine {
                     serial("VBD.activate_and_plug \(kind)", id, [.vbdSetActive(vbd.id, true), .vbdPlug(vbd.id)])
                 })
             }
-            let vifs = parallel("VIFs.activate_and_plug", id, metadata.vifs(id).flatMap { vif in
+            let vifs = parallel("VIFs.activate_and_plug", id, metadata.devices(id, VIFConfig.self).flatMap { vif in
                 serial("VIF.activate_and_plug", id, [.vifSetActive(vif.id, true), .vifPlug(vif.id)])
             })
             return plug("RW", rw) + plug("RO", ro) + vifs
-                + parallel("VGPUs.activate", id, metadata.vgpus(id).map { .vgpuSetActive($0.id, true) })
+                + parallel("VGPUs.activate", id, metadata.devices(id, VGPUConfig.self).map { .vgpuSetActive($0.id, true) })
                 + [.vmCreateDeviceModel(id, saveState: true)]
-                + metadata.pcis(id).map { .pciPlug($0.id) }
+                + metadata.devices(id, PCIConfig.self).map { .pciPlug($0.id) }
 
         case .vbdHotplug(let id):
             return [.vbdSetActive(id, true), .vbdPlug(id)]

@@ -1,8 +1,8 @@
 import Logging
 import Synchronization
 
-/// xenopsd's server core: queues operations, expands them into atomic steps (reference §2.7),
-/// runs the steps on the backend with progress, cancel points and the update signals of §2.8,
+/// xenopsd's server core: queues operations, expands them into atomic steps (xen-api ocaml/xenopsd/lib/xenops_server.ml, `atomics_of_operation`),
+/// runs the steps on the backend with progress, cancel points and the update signals its atomics emit,
 /// and cleans up through `*_check_state` when an operation fails.
 final class Engine: Sendable {
     let metadata: MetadataStore
@@ -37,7 +37,7 @@ final class Engine: Sendable {
 
     /// The queue a VM's operations go to: its uuid, except that MxGPU VMs share one.
     func tag(for vm: String) -> String {
-        metadata.vgpus(vm).contains { $0.implementation == "MxGPU" } ? "mxgpu" : vm
+        metadata.devices(vm, VGPUConfig.self).contains { $0.implementation == "MxGPU" } ? "mxgpu" : vm
     }
 
     /// Queues `operation` on its VM's queue; returns the task id at once.
@@ -158,19 +158,19 @@ final class Engine: Sendable {
             try await checkVM(id, task: task)
         case .vbdCheckState(let id):
             let vm = try metadata.vm(id.vm)
-            let vbd = try metadata.vbd(id)
-            let request = isLive(vm) ? backend.vbdActionRequest(vm, vbd) : .needsUnplug
+            let vbd: VBDConfig = try metadata.device(id)
+            let request = isLive(vm) ? backend.actionRequest(vm, vbd) : .needsUnplug
             if request == .needsUnplug { try await performExn(.atomic(.vbdUnplug(id, force: true)), task: task) }
             // Also reflects a spontaneously ejected CD.
-            signalVBD(id)
+            signal(.vbd, id)
         case .vifCheckState(let id):
             let vm = try metadata.vm(id.vm)
-            let vif = try metadata.vif(id)
-            let request = isLive(vm) ? backend.vifActionRequest(vm, vif) : .needsUnplug
+            let vif: VIFConfig = try metadata.device(id)
+            let request = isLive(vm) ? backend.actionRequest(vm, vif) : .needsUnplug
             if request == .needsUnplug { try await performExn(.atomic(.vifUnplug(id, force: true)), task: task) }
         case .pciCheckState(let id):
             let vm = try metadata.vm(id.vm)
-            _ = try metadata.pci(id)
+            _ = try metadata.device(id, PCIConfig.self)
             if !isLive(vm) { try await performExn(.atomic(.pciUnplug(id)), task: task) }
         case .atomic(let atomic):
             try await performAtomic(atomic, task: task) { task.setProgress($0) }
@@ -182,7 +182,7 @@ final class Engine: Sendable {
         return power == .running || power == .paused
     }
 
-    /// Reference §2.9: map the domain's request to the VM's configured actions and run them.
+    /// As xenops_server.ml's `VM_check_state`: map the domain's request to the VM's configured actions and run them.
     private func checkVM(_ id: String, task: TaskHandle) async throws(XenopsError) {
         let vm = try metadata.vm(id)
         let extra = backend.extra(id)
@@ -267,55 +267,55 @@ final class Engine: Sendable {
             for atom in atoms { try await performAtomic(atom, task: task, progress: progress) }
 
         case .vbdPlug(let id):
-            try await backend.plugVBD(try metadata.vm(id.vm), try metadata.vbd(id), task: task)
-            signalVBD(id)
+            try await backend.plugVBD(try metadata.vm(id.vm), try metadata.device(id, VBDConfig.self), task: task)
+            signal(.vbd, id)
         case .vbdUnplug(let id, let force):
             do throws(XenopsError) {
-                try await backend.unplugVBD(try metadata.vm(id.vm), try metadata.vbd(id), force: force, task: task)
+                try await backend.unplug(try metadata.vm(id.vm), try metadata.device(id, VBDConfig.self), force: force, task: task)
             } catch {
-                signalVBD(id)
+                signal(.vbd, id)
                 throw error
             }
-            signalVBD(id)
+            signal(.vbd, id)
         case .vbdSetActive(let id, let active):
-            backend.setVBDActive(try metadata.vm(id.vm), try metadata.vbd(id), active)
-            signalVBD(id)
+            backend.setActive(try metadata.vm(id.vm), try metadata.device(id, VBDConfig.self), active)
+            signal(.vbd, id)
         case .vbdInsert(let id, let disk):
-            let (vm, vbd) = (try metadata.vm(id.vm), try metadata.vbd(id))
+            let (vm, vbd) = (try metadata.vm(id.vm), try metadata.device(id, VBDConfig.self))
             try requireLive(vm)
             try backend.insert(vm, vbd, disk)
-            signalVBD(id)
+            signal(.vbd, id)
         case .vbdEject(let id):
-            let (vm, vbd) = (try metadata.vm(id.vm), try metadata.vbd(id))
+            let (vm, vbd) = (try metadata.vm(id.vm), try metadata.device(id, VBDConfig.self))
             if vbd.kind == .disk { throw .mediaNotEjectable }
             try requireLive(vm)
             try backend.eject(vm, vbd)
-            signalVBD(id)
+            signal(.vbd, id)
 
         case .vifPlug(let id):
-            try await backend.plugVIF(try metadata.vm(id.vm), try metadata.vif(id), task: task)
-            signalVIF(id)
+            try await backend.plugVIF(try metadata.vm(id.vm), try metadata.device(id, VIFConfig.self), task: task)
+            signal(.vif, id)
         case .vifUnplug(let id, let force):
             do throws(XenopsError) {
-                try await backend.unplugVIF(try metadata.vm(id.vm), try metadata.vif(id), force: force, task: task)
+                try await backend.unplug(try metadata.vm(id.vm), try metadata.device(id, VIFConfig.self), force: force, task: task)
             } catch {
-                signalVIF(id)
+                signal(.vif, id)
                 throw error
             }
-            signalVIF(id)
+            signal(.vif, id)
         case .vifSetActive(let id, let active):
-            backend.setVIFActive(try metadata.vm(id.vm), try metadata.vif(id), active)
-            signalVIF(id)
+            backend.setActive(try metadata.vm(id.vm), try metadata.device(id, VIFConfig.self), active)
+            signal(.vif, id)
 
         case .pciPlug(let id):
-            try backend.plugPCI(try metadata.vm(id.vm), try metadata.pci(id))
-            signalPCI(id)
+            try backend.plugPCI(try metadata.vm(id.vm), try metadata.device(id, PCIConfig.self))
+            signal(.pci, id)
         case .pciUnplug(let id):
-            if let vm = try? metadata.vm(id.vm), let pci = try? metadata.pci(id) { backend.unplugPCI(vm, pci) }
-            signalPCI(id)
+            if let vm = try? metadata.vm(id.vm), let pci = try? metadata.device(id, PCIConfig.self) { backend.unplugPCI(vm, pci) }
+            signal(.pci, id)
         case .vgpuSetActive(let id, let active):
-            backend.setVGPUActive(try metadata.vm(id.vm), try metadata.vgpu(id), active)
-            signalVGPU(id)
+            backend.setActive(try metadata.vm(id.vm), try metadata.device(id, VGPUConfig.self), active)
+            signal(.vgpu, id)
 
         case .vmCreate(let id):
             try backend.create(try metadata.vm(id))
@@ -323,7 +323,7 @@ final class Engine: Sendable {
             try backend.build(try metadata.vm(id))
         case .vmCreateDeviceModel(let id, _):
             try backend.createDeviceModel(try metadata.vm(id))
-            for vgpu in metadata.vgpus(id) { signalVGPU(vgpu.id) }
+            for vgpu in metadata.devices(id, VGPUConfig.self) { signal(.vgpu, vgpu.id) }
         case .vmDestroyDeviceModel(let id):
             backend.destroyDeviceModel(try metadata.vm(id))
         case .vmDestroy(let id):
@@ -390,10 +390,10 @@ final class Engine: Sendable {
         let vm = try metadata.vm(id)
         let power = backend.powerState(of: vm)
         if power == .running || power == .paused { throw .badPowerState(actual: power, expected: .halted) }
-        for vbd in metadata.vbds(id) { updates.remove(.vbd(vbd.id)) }
-        for vif in metadata.vifs(id) { updates.remove(.vif(vif.id)) }
-        for pci in metadata.pcis(id) { updates.remove(.pci(pci.id)) }
-        for vgpu in metadata.vgpus(id) { updates.remove(.vgpu(vgpu.id)) }
+        for vbd in metadata.devices(id, VBDConfig.self) { updates.remove(.vbd(vbd.id)) }
+        for vif in metadata.devices(id, VIFConfig.self) { updates.remove(.vif(vif.id)) }
+        for pci in metadata.devices(id, PCIConfig.self) { updates.remove(.pci(pci.id)) }
+        for vgpu in metadata.devices(id, VGPUConfig.self) { updates.remove(.vgpu(vgpu.id)) }
         backend.forget(id)
         metadata.remove(id)
         updates.remove(.vm(id))
@@ -465,7 +465,7 @@ final class Engine: Sendable {
 
     // MARK: cleanup
 
-    /// Reference §2.7: bring the object back to a sensible state after a failure.
+    /// As xenops_server.ml's `trigger_cleanup_after_failure`: bring the object back to a sensible state after a failure.
     private func cleanupAfterFailure(_ operation: Operation, task: TaskHandle) async throws(XenopsError) {
         let dbg = (try? tasks.stat(task.id).dbg) ?? "cleanup"
         switch operation {
@@ -529,11 +529,10 @@ final class Engine: Sendable {
         }
     }
 
-    // MARK: signals (reference §2.8: VM, VBD, PCI and VGPU only while the object exists)
+    // MARK: signals (xenops_server.ml: VM, VBD, PCI and VGPU only while the object exists)
 
     func signalVM(_ id: String) { if metadata.exists(id) { updates.add(.vm(id)) } }
-    func signalVBD(_ id: DeviceID) { if metadata.vbdExists(id) { updates.add(.vbd(id)) } }
-    func signalVIF(_ id: DeviceID) { updates.add(.vif(id)) }
-    func signalPCI(_ id: DeviceID) { if metadata.pciExists(id) { updates.add(.pci(id)) } }
-    func signalVGPU(_ id: DeviceID) { if metadata.vgpuExists(id) { updates.add(.vgpu(id)) } }
+    func signal(_ kind: DeviceKind, _ id: DeviceID) {
+        if kind == .vif || metadata.exists(kind, id) { updates.add(kind.dynamic(id)) }
+    }
 }

@@ -5,10 +5,16 @@ import Synchronization
 final class MetadataStore: Sendable {
     private struct Record {
         var config: VMConfig
-        var vbds: [String: VBDConfig] = [:]
-        var vifs: [String: VIFConfig] = [:]
-        var pcis: [String: PCIConfig] = [:]
-        var vgpus: [String: VGPUConfig] = [:]
+        /// Per kind, by `DeviceID.device`; each value is of its kind's config type.
+        var devices: [DeviceKind: [String: any DeviceConfig]] = [:]
+
+        func list<Config: DeviceConfig>(_: Config.Type) -> [Config] {
+            (devices[Config.kind] ?? [:]).values.compactMap { $0 as? Config }.sorted { $0.position < $1.position }
+        }
+
+        mutating func insert<Config: DeviceConfig>(_ devices: [Config]) {
+            for device in devices { self.devices[Config.kind, default: [:]][device.id.device] = device }
+        }
     }
 
     private let state = Mutex([String: Record]())
@@ -29,10 +35,10 @@ final class MetadataStore: Sendable {
     /// Replaces the VM and all its devices.
     func importMetadata(_ metadata: VMMetadata) {
         var record = Record(config: metadata.vm)
-        for vbd in metadata.vbds { record.vbds[vbd.id.device] = vbd }
-        for vif in metadata.vifs { record.vifs[vif.id.device] = vif }
-        for pci in metadata.pcis { record.pcis[pci.id.device] = pci }
-        for vgpu in metadata.vgpus { record.vgpus[vgpu.id.device] = vgpu }
+        record.insert(metadata.vbds)
+        record.insert(metadata.vifs)
+        record.insert(metadata.pcis)
+        record.insert(metadata.vgpus)
         state.withLock { $0[metadata.vm.id] = record }
     }
 
@@ -47,10 +53,8 @@ final class MetadataStore: Sendable {
         guard let record = state.withLock({ $0[id] }) else { throw .doesNotExist(kind: "VM", id: id) }
         return VMMetadata(
             vm: record.config,
-            vbds: record.vbds.values.sorted { $0.position < $1.position },
-            vifs: record.vifs.values.sorted { $0.position < $1.position },
-            pcis: record.pcis.values.sorted { $0.position < $1.position },
-            vgpus: record.vgpus.values.sorted { $0.position < $1.position })
+            vbds: record.list(VBDConfig.self), vifs: record.list(VIFConfig.self),
+            pcis: record.list(PCIConfig.self), vgpus: record.list(VGPUConfig.self))
     }
 
     func vmIDs() -> [String] { state.withLock { Array($0.keys) }.sorted() }
@@ -59,74 +63,31 @@ final class MetadataStore: Sendable {
 
     // MARK: devices
 
-    func vbds(_ vm: String) -> [VBDConfig] {
-        state.withLock { $0[vm]?.vbds.values.sorted { $0.position < $1.position } ?? [] }
+    /// The VM's devices of one kind, in plug order.
+    func devices<Config: DeviceConfig>(_ vm: String, _: Config.Type = Config.self) -> [Config] {
+        state.withLock { $0[vm]?.list(Config.self) ?? [] }
     }
 
-    func vifs(_ vm: String) -> [VIFConfig] {
-        state.withLock { $0[vm]?.vifs.values.sorted { $0.position < $1.position } ?? [] }
-    }
-
-    func pcis(_ vm: String) -> [PCIConfig] {
-        state.withLock { $0[vm]?.pcis.values.sorted { $0.position < $1.position } ?? [] }
-    }
-
-    func vgpus(_ vm: String) -> [VGPUConfig] {
-        state.withLock { $0[vm]?.vgpus.values.sorted { $0.position < $1.position } ?? [] }
-    }
-
-    func vbd(_ id: DeviceID) throws(XenopsError) -> VBDConfig {
-        guard let vbd = state.withLock({ $0[id.vm]?.vbds[id.device] }) else { throw .doesNotExist(kind: "VBD", id: id.description) }
-        return vbd
-    }
-
-    func vif(_ id: DeviceID) throws(XenopsError) -> VIFConfig {
-        guard let vif = state.withLock({ $0[id.vm]?.vifs[id.device] }) else { throw .doesNotExist(kind: "VIF", id: id.description) }
-        return vif
-    }
-
-    func pci(_ id: DeviceID) throws(XenopsError) -> PCIConfig {
-        guard let pci = state.withLock({ $0[id.vm]?.pcis[id.device] }) else { throw .doesNotExist(kind: "PCI", id: id.description) }
-        return pci
-    }
-
-    func vgpu(_ id: DeviceID) throws(XenopsError) -> VGPUConfig {
-        guard let vgpu = state.withLock({ $0[id.vm]?.vgpus[id.device] }) else { throw .doesNotExist(kind: "VGPU", id: id.description) }
-        return vgpu
-    }
-
-    func vbdExists(_ id: DeviceID) -> Bool { state.withLock { $0[id.vm]?.vbds[id.device] != nil } }
-    func pciExists(_ id: DeviceID) -> Bool { state.withLock { $0[id.vm]?.pcis[id.device] != nil } }
-    func vgpuExists(_ id: DeviceID) -> Bool { state.withLock { $0[id.vm]?.vgpus[id.device] != nil } }
-
-    private func add<Device>(
-        _ device: Device, id: DeviceID, to devices: WritableKeyPath<Record, [String: Device]>
-    ) throws(XenopsError) {
-        try state.withLock { records throws(XenopsError) in
-            guard records[id.vm] != nil else { throw .doesNotExist(kind: "VM", id: id.vm) }
-            records[id.vm]![keyPath: devices][id.device] = device
+    func device<Config: DeviceConfig>(_ id: DeviceID, _: Config.Type = Config.self) throws(XenopsError) -> Config {
+        guard let device = state.withLock({ $0[id.vm]?.devices[Config.kind]?[id.device] as? Config }) else {
+            throw .doesNotExist(kind: Config.kind.rawValue, id: id.description)
         }
+        return device
+    }
+
+    func exists(_ kind: DeviceKind, _ id: DeviceID) -> Bool {
+        state.withLock { $0[id.vm]?.devices[kind]?[id.device] != nil }
     }
 
     /// Adds or replaces; the VM must exist.
-    func add(_ vbd: VBDConfig) throws(XenopsError) {
-        try add(vbd, id: vbd.id, to: \.vbds)
+    func add(_ device: some DeviceConfig) throws(XenopsError) {
+        try state.withLock { records throws(XenopsError) in
+            guard records[device.id.vm] != nil else { throw .doesNotExist(kind: "VM", id: device.id.vm) }
+            records[device.id.vm]!.insert([device])
+        }
     }
 
-    func add(_ vif: VIFConfig) throws(XenopsError) {
-        try add(vif, id: vif.id, to: \.vifs)
+    func remove(_ kind: DeviceKind, _ id: DeviceID) {
+        state.withLock { _ = $0[id.vm]?.devices[kind]?.removeValue(forKey: id.device) }
     }
-
-    func add(_ pci: PCIConfig) throws(XenopsError) {
-        try add(pci, id: pci.id, to: \.pcis)
-    }
-
-    func add(_ vgpu: VGPUConfig) throws(XenopsError) {
-        try add(vgpu, id: vgpu.id, to: \.vgpus)
-    }
-
-    func removeVBD(_ id: DeviceID) { state.withLock { _ = $0[id.vm]?.vbds.removeValue(forKey: id.device) } }
-    func removeVIF(_ id: DeviceID) { state.withLock { _ = $0[id.vm]?.vifs.removeValue(forKey: id.device) } }
-    func removePCI(_ id: DeviceID) { state.withLock { _ = $0[id.vm]?.pcis.removeValue(forKey: id.device) } }
-    func removeVGPU(_ id: DeviceID) { state.withLock { _ = $0[id.vm]?.vgpus.removeValue(forKey: id.device) } }
 }

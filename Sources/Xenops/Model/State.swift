@@ -33,7 +33,7 @@ public struct VMState: Sendable, Hashable {
     public var shadowMultiplierTarget: Double = 1.0
     public var rtcTimeoffset: String = ""
     public var uncooperativeBalloonDriver = false
-    /// Flattened listing of the guest's xenstore subtrees (reference §5.7, "what xenopsd reads").
+    /// Flattened listing of the guest's xenstore subtrees (xenops_server_xen.ml, `VM.get_state`, its `guest_agent` listing).
     public var guestAgent: [GuestAgentEntry] = []
     public var xsdataState: [GuestAgentEntry] = []
     public var pvDriversDetected = false

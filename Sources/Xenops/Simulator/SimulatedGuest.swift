@@ -11,7 +11,7 @@ import Xenstore
 ///   frontend Connected 4; backend Closing 5 → frontend Closing 5 → Closed 6);
 /// * **the kernel's shutdown handler**: a watch on `control/shutdown` acknowledges a request by
 ///   clearing the key, then shuts the domain down with the matching reason;
-/// * **the PV guest agent** (xe-daemon): after a boot delay, writes the keys of reference §5.7
+/// * **the PV guest agent** (xe-daemon): after a boot delay, writes the keys xe-guest-utilities' xe-daemon writes
 ///   and then `data/updated`, again on its schedule.
 final class SimulatedGuest: Sendable {
     let domid: UInt32

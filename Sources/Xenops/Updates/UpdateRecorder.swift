@@ -138,7 +138,7 @@ struct UpdateRecorder: Sendable {
         return dropped
     }
 
-    /// Everything newer than `from` (reference §1.5): barriers with `eventID > from`, walking from
+    /// Everything newer than `from` (ocaml/xapi-idl/lib/updates.ml, `get`): barriers with `eventID > from`, walking from
     /// the newest and stopping at the first older one, returned oldest first with their snapshot
     /// entries newer than `from`; then the table's entries newer than `from` by stamp. The token
     /// is the newest stamp returned, or the newest returned barrier's event id if larger, or
