@@ -45,6 +45,16 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Layer 1½: the simulated machine below Xenops (domains, dom0 backends, guests), behind
+        // Xenops' `Hypervisor` protocol, so another backend or another host plugs in the same way.
+        .target(
+            name: "Simulator",
+            dependencies: [
+                "Xenops", "Xenstore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
         // Layer 1: the object database — datamodel, values, generations, events, persistence.
         .target(
             name: "XapiDB",
@@ -81,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "xapi-server",
             dependencies: [
-                "RPCServer", "Xapi", "XapiDB", "Xenops", "Xenstore",
+                "RPCServer", "Xapi", "XapiDB", "Xenops", "Simulator", "Xenstore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -118,7 +128,7 @@ let package = Package(
         // bench/xenops: Updates.get cost and signal throughput of the engine.
         .executableTarget(
             name: "xenops-bench",
-            dependencies: ["Xenops", "Xenstore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Xenops", "Simulator", "Xenstore", .product(name: "Logging", package: "swift-log")],
             path: "bench/xenops/XenopsBench",
             swiftSettings: upcoming
         ),
@@ -129,9 +139,9 @@ let package = Package(
             dependencies: ["Xenstore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Xenstore"], swiftSettings: upcoming),
+        .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Simulator", "Xenstore"], swiftSettings: upcoming),
         .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),
-        .testTarget(name: "XapiTests", dependencies: ["Xapi", "Xenops", "Xenstore"], swiftSettings: upcoming),
+        .testTarget(name: "XapiTests", dependencies: ["Xapi", "Xenops", "Simulator", "Xenstore"], swiftSettings: upcoming),
         .testTarget(
             name: "RPCServerTests",
             dependencies: [

@@ -6,7 +6,8 @@ public import Xenstore
 /// The in-process xenopsd.
 ///
 ///     let store = XenstoreDaemon(logger: logger)
-///     let xenops = Xenops(store: store, logger: logger)      // simulated hypervisor by default
+///     let machine = SimulatedHypervisor(store: store, logger: logger)   // module Simulator
+///     let xenops = Xenops(store: store, hypervisor: machine, logger: logger)
 ///     // run `xenops` in the ServiceGroup (or `try await xenops.run()` in a task)
 ///     await xenops.waitUntilRunning()
 ///     xenops.vm.importMetadata(VMMetadata(vm: config, vbds: [...], vifs: [...]))
@@ -17,7 +18,7 @@ public import Xenstore
 /// API calls mirror xenopsd's IDL: synchronous ones return at once, queued ones return a task id
 /// and run on the VM's queue. What changed is signalled as ids in `updates`; callers read the
 /// current state with `stat`. `run()` starts the workers, the xenstore watcher, the internal
-/// event loop and the simulated machine, and stops them all on cancellation or graceful shutdown.
+/// event loop and the hypervisor's own work, and stops them all on cancellation or graceful shutdown.
 public final class Xenops: Service {
     let engine: Engine
     let metadata: MetadataStore
@@ -36,9 +37,6 @@ public final class Xenops: Service {
     public let priority = PriorityGate()
 
     public let hypervisor: any Hypervisor
-    /// The built-in simulated machine, when no other hypervisor was given: guest control for
-    /// tests and demos (shut down from inside, agent on/off and period).
-    public let simulator: SimulatedHypervisor?
 
     private struct Pools: Sendable {
         let operations: WorkerPool<WorkItem>
@@ -46,7 +44,7 @@ public final class Xenops: Service {
         let nested: WorkerPool<AtomItem>
     }
 
-    public init(store: XenstoreDaemon, hypervisor: (any Hypervisor)? = nil,
+    public init(store: XenstoreDaemon, hypervisor: any Hypervisor,
                 configuration: XenopsConfiguration = XenopsConfiguration(),
                 clock: any XenopsClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -54,14 +52,7 @@ public final class Xenops: Service {
         scheduler = Scheduler(clock: clock)
         table = Updates(name: "updates", scheduler: scheduler, barrierLimit: configuration.barrierLimit, logger: logger)
         internalUpdates = Updates(name: "internal_updates", scheduler: scheduler, logger: logger)
-        if let hypervisor {
-            self.hypervisor = hypervisor
-            simulator = hypervisor as? SimulatedHypervisor
-        } else {
-            let simulated = SimulatedHypervisor(store: store, configuration: configuration.simulation, clock: clock, logger: logger)
-            self.hypervisor = simulated
-            simulator = simulated
-        }
+        self.hypervisor = hypervisor
         metadata = MetadataStore()
         tasks = TaskTable(updates: table, clock: clock, retention: configuration.taskRetention,
                           finishedLimit: configuration.finishedTaskLimit, logger: logger)
@@ -87,14 +78,11 @@ public final class Xenops: Service {
     /// Runs until cancelled or until graceful shutdown.
     public func run() async throws {
         backend.initialiseDom0()
-        let parts = simulator == nil ? 1 : 2
         let ready = readiness
-        ready.expect(parts)
+        ready.expect(2)
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                if let simulator = self.simulator {
-                    group.addTask { await simulator.run(onReady: { ready.arrive() }) }
-                }
+                group.addTask { await self.hypervisor.run(onReady: { ready.arrive() }) }
                 group.addTask { await self.watcher.run(onReady: { ready.arrive() }) }
                 group.addTask { await self.runInternalEvents() }
                 group.addTask { await self.pools.operations.run() }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import RPCServer
 import ServiceLifecycle
+import Simulator
 import UnixSignals
 import Xapi
 import XapiDB
@@ -125,15 +126,18 @@ struct ServeCommand: AsyncParsableCommand {
         xenopsConfiguration.workerPoolSize = xenopsWorkers
         // As xenopsd's simulator backend: a guest asking to reboot soon after boot is not delayed.
         xenopsConfiguration.minimumRebootDelay = .zero
+        var timings: SimulatedHypervisor.Configuration
         switch simulation {
-        case "realistic": xenopsConfiguration.simulation = .realistic
-        case "instant": xenopsConfiguration.simulation = .init()
+        case "realistic": timings = .realistic
+        case "instant": timings = .init()
         default: throw ValidationError("--simulation must be realistic or instant")
         }
-        if let deviceStepDelayMs { xenopsConfiguration.simulation.deviceStepDelay = .milliseconds(deviceStepDelayMs) }
-        xenopsConfiguration.simulation.agentSchedule = guestAgentPeriod > 0 ? .every(.milliseconds(Int64(guestAgentPeriod * 1000))) : .once
+        if let deviceStepDelayMs { timings.deviceStepDelay = .milliseconds(deviceStepDelayMs) }
+        timings.agentSchedule = guestAgentPeriod > 0 ? .every(.milliseconds(Int64(guestAgentPeriod * 1000))) : .once
         let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored"))
-        let xenops = Xenops(store: xenstore, configuration: xenopsConfiguration, logger: Logger(label: "xenops"))
+        let machine = SimulatedHypervisor(store: xenstore, configuration: timings, logger: Logger(label: "simulator"))
+        let xenops = Xenops(store: xenstore, hypervisor: machine, configuration: xenopsConfiguration,
+                            logger: Logger(label: "xenops"))
         let api = XenAPI(database: database, configuration: configuration, logger: logger,
                          xenops: xenops, eventsLoop: loopMode, eventsWorkers: eventsWorkers)
         if try DemoPool.createIfEmpty(in: api, options: .init(vms: demoVMs, address: host)) {

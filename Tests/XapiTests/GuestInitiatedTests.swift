@@ -2,6 +2,7 @@ import Logging
 import Testing
 @testable import Xapi
 @testable import XapiDB
+import Simulator
 import Xenops
 import Xenstore
 
@@ -9,6 +10,7 @@ import Xenstore
 final class Plant: Sendable {
     let api: XenAPI
     let xenops: Xenops
+    let machine: SimulatedHypervisor
     let running: Task<Void, Never>
 
     init(crashRestartGuard: Duration = .zero) async throws {
@@ -16,12 +18,16 @@ final class Plant: Sendable {
         var configuration = XenopsConfiguration()
         configuration.minimumRebootDelay = .zero
         configuration.crashRestartGuard = crashRestartGuard
-        configuration.simulation.agentSchedule = .once
-        let xenops = Xenops(store: XenstoreDaemon(logger: logger), configuration: configuration, logger: logger)
+        var timings = SimulatedHypervisor.Configuration()
+        timings.agentSchedule = .once
+        let store = XenstoreDaemon(logger: logger)
+        let machine = SimulatedHypervisor(store: store, configuration: timings, logger: logger)
+        let xenops = Xenops(store: store, hypervisor: machine, configuration: configuration, logger: logger)
         let api = XenAPI(database: Database(), configuration: XapiConfiguration(password: "pw"), logger: logger, xenops: xenops)
         try DemoPool.createIfEmpty(in: api, options: .init(vms: 2))
         self.api = api
         self.xenops = xenops
+        self.machine = machine
         running = Task {
             await withDiscardingTaskGroup { group in
                 group.addTask { try? await xenops.run() }
@@ -68,7 +74,7 @@ final class Plant: Sendable {
         let (vm, uuid) = try await plant.vm()
         _ = try await plant.call("VM.start", .string(vm), .bool(false), .bool(false))
         let before = try await plant.waitFor(vm) { $0["power_state"] == .string("Running") }
-        try plant.xenops.simulator!.guestShutdown(vm: uuid, reason: .reboot)
+        try plant.machine.guestShutdown(vm: uuid, reason: .reboot)
         let after = try await plant.waitFor(vm) { $0["domid"] != before["domid"] && $0["power_state"] == .string("Running") }
         #expect(after["domid"]?.intValue ?? -1 > 0)
     }
@@ -80,7 +86,7 @@ final class Plant: Sendable {
         _ = try await plant.call("VM.set_actions_after_crash", .string(vm), .string(action))
         _ = try await plant.call("VM.start", .string(vm), .bool(false), .bool(false))
         let before = try await plant.waitFor(vm) { $0["power_state"] == .string("Running") }
-        try plant.xenops.simulator!.guestShutdown(vm: uuid, reason: .crash)
+        try plant.machine.guestShutdown(vm: uuid, reason: .crash)
         let after = try await plant.waitFor(vm) { record in
             record["power_state"] == .string(expected) && (expected != "Running" || record["domid"] != before["domid"])
         }
@@ -93,10 +99,10 @@ final class Plant: Sendable {
         _ = try await plant.call("VM.set_actions_after_shutdown", .string(vm), .string("restart"))
         _ = try await plant.call("VM.start", .string(vm), .bool(false), .bool(false))
         let before = try await plant.waitFor(vm) { $0["power_state"] == .string("Running") }
-        try plant.xenops.simulator!.guestShutdown(vm: uuid, reason: .poweroff)
+        try plant.machine.guestShutdown(vm: uuid, reason: .poweroff)
         _ = try await plant.waitFor(vm) { $0["power_state"] == .string("Running") && $0["domid"] != before["domid"] }
         _ = try await plant.call("VM.set_actions_after_shutdown", .string(vm), .string("destroy"))
-        try plant.xenops.simulator!.guestShutdown(vm: uuid, reason: .poweroff)
+        try plant.machine.guestShutdown(vm: uuid, reason: .poweroff)
         _ = try await plant.waitFor(vm) { $0["power_state"] == .string("Halted") }
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import Simulator
 import Synchronization
 import Testing
 @testable import Xapi
@@ -106,7 +107,8 @@ import Xenstore
     func bridge() -> XenopsBridge {
         let logger = Logger(label: "test")
         // Nothing runs: no barrier is ever applied, so only cancellation can end a wait.
-        let xenops = Xenops(store: XenstoreDaemon(logger: logger), configuration: XenopsConfiguration(), logger: logger)
+        let store = XenstoreDaemon(logger: logger)
+        let xenops = Xenops(store: store, hypervisor: SimulatedHypervisor(store: store, logger: logger), logger: logger)
         return XenAPI(database: Database(), configuration: XapiConfiguration(password: "pw"), logger: logger, xenops: xenops).bridge!
     }
 

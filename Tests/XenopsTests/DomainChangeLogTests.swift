@@ -1,4 +1,5 @@
 import Testing
+import Simulator
 @testable import Xenops
 
 /// The hypervisor's log of domain changes, which lets the watcher reconcile only the domains a

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import Simulator
 @testable import Xenops
 import Xenstore
 

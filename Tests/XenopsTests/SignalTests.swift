@@ -1,4 +1,5 @@
 import Testing
+import Simulator
 @testable import Xenops
 import Xenstore
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Simulator
 @testable import Xenops
 import Xenstore
 
@@ -51,9 +52,9 @@ import Xenstore
 
     /// TASK.cancel while the start waits for a device's hotplug script.
     @Test func cancellingAStartBlockedOnADeviceLeavesAConsistentState() async throws {
-        var configuration = Harness.testConfiguration()
-        configuration.simulation.deviceStepDelay = .milliseconds(100)
-        let h = await Harness(configuration)
+        var simulation = SimulatedHypervisor.Configuration()
+        simulation.deviceStepDelay = .milliseconds(100)
+        let h = await Harness(simulation: simulation)
         defer { Task { await h.stop() } }
         let uuid = "55555555-0000-0000-0000-000000000002"
         h.xenops.vm.importMetadata(Harness.metadata(uuid, vbds: [("xvda", .readWrite, .disk)], vifs: 1))

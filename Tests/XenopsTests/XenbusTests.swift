@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import Simulator
 @testable import Xenops
 import Xenstore
 
@@ -98,9 +99,9 @@ import Xenstore
     @Test(arguments: ["vbd", "vif"])
     func handshakeOnPlugAndUnplugAsSeenByAWatch(kind: String) async throws {
         let clock = ManualClock()
-        var configuration = Harness.testConfiguration()
-        configuration.simulation.deviceStepDelay = Self.step
-        let h = await Harness(configuration, clock: clock)
+        var simulation = SimulatedHypervisor.Configuration()
+        simulation.deviceStepDelay = Self.step
+        let h = await Harness(simulation: simulation, clock: clock)
         defer { Task { await h.stop() } }
         let uuid = "33333333-0000-0000-0000-000000000001"
         h.xenops.vm.importMetadata(Harness.metadata(uuid, vbds: [], vifs: 0))
@@ -148,9 +149,9 @@ import Xenstore
 
     @Test func pausedGuestLeavesBackendsInInitWaitUntilUnpaused() async throws {
         let clock = ManualClock()
-        var configuration = Harness.testConfiguration()
-        configuration.simulation.deviceStepDelay = Self.step
-        let h = await Harness(configuration, clock: clock)
+        var simulation = SimulatedHypervisor.Configuration()
+        simulation.deviceStepDelay = Self.step
+        let h = await Harness(simulation: simulation, clock: clock)
         defer { Task { await h.stop() } }
         let uuid = "33333333-0000-0000-0000-000000000002"
         h.xenops.vm.importMetadata(Harness.metadata(uuid, vbds: [("xvda", .readWrite, .disk)], vifs: 0))

@@ -87,6 +87,9 @@ public protocol Hypervisor: Sendable {
     /// listing and sorting them all each time. Xen itself only says "some domain changed"; an
     /// implementation without such a log answers `domids: nil`, meaning "list them all".
     func domainChanges(after serial: UInt64) -> DomainChanges
+    /// Runs what the machine does on its own (dom0's backends, guests) until cancelled, calling
+    /// `onReady` once it watches what it must; `Xenops.run()` runs it beside the engine.
+    func run(onReady: @escaping @Sendable () -> Void) async
 }
 
 /// An answer of `Hypervisor.domainChanges(after:)`.
@@ -105,6 +108,8 @@ public struct DomainChanges: Sendable, Equatable {
 
 extension Hypervisor {
     public func domainChanges(after serial: UInt64) -> DomainChanges { DomainChanges(serial: 0, domids: nil) }
+    /// A hypervisor with nothing of its own to run is ready at once.
+    public func run(onReady: @escaping @Sendable () -> Void) async { onReady() }
 }
 
 /// The last `capacity` domain changes, numbered: what `domainChanges(after:)` answers from.

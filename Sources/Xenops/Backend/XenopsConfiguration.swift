@@ -29,8 +29,6 @@ public struct XenopsConfiguration: Sendable {
     public var finishedTaskLimit = 10_000
     /// The most barriers the external Updates table keeps at once.
     public var barrierLimit = 4096
-    /// Timings of the built-in simulated hypervisor.
-    public var simulation = SimulatedHypervisor.Configuration()
 
     public init() {}
 }

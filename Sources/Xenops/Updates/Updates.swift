@@ -111,14 +111,23 @@ public final class Updates: Sendable {
     /// empty batch whose token is `from`. A zero timeout never suspends.
     public func get(from: Int?, timeout: Duration?) async -> UpdatesBatch {
         let from = from ?? 0
-        let id: UInt64? = state.withLock { state in
-            if state.recorder.hasNews(after: from) { return nil }
-            if timeout == .zero { return nil }
+        enum Start { case answer(UpdatesBatch), wait(UInt64) }
+        // Decided under one lock: news that a removal undid in between would otherwise give
+        // an empty answer before the timeout.
+        let start = state.withLock { state -> Start in
+            if timeout == .zero || state.recorder.hasNews(after: from) {
+                let batch = state.recorder.get(from: from)
+                if !batch.isEmpty || timeout == .zero { return .answer(batch) }
+            }
             state.nextWaiter += 1
             state.waiters[state.nextWaiter] = .pending(from: from)
-            return state.nextWaiter
+            return .wait(state.nextWaiter)
         }
-        guard let id else { return state.withLock { $0.recorder.get(from: from) } }
+        let id: UInt64
+        switch start {
+        case .answer(let batch): return batch
+        case .wait(let waiter): id = waiter
+        }
         let timer = timeout.map { timeout in
             scheduler.oneShot(after: timeout, "\(name).get timeout (from \(from))") { [weak self] in self?.expire(id) }
         }

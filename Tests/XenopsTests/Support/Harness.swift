@@ -1,6 +1,7 @@
 import Logging
 import Synchronization
 import Testing
+import Simulator
 @testable import Xenops
 import Xenstore
 
@@ -12,7 +13,7 @@ final class Harness: Sendable {
     let clock: any XenopsClock
     private let running: Task<Void, Never>
 
-    var simulator: SimulatedHypervisor { xenops.simulator! }
+    let simulator: SimulatedHypervisor
 
     static func testConfiguration() -> XenopsConfiguration {
         var configuration = XenopsConfiguration()
@@ -29,12 +30,14 @@ final class Harness: Sendable {
         return logger
     }
 
-    init(_ configuration: XenopsConfiguration = Harness.testConfiguration(), clock: any XenopsClock = SystemClock()) async {
+    init(_ configuration: XenopsConfiguration = Harness.testConfiguration(),
+         simulation: SimulatedHypervisor.Configuration = .init(), clock: any XenopsClock = SystemClock()) async {
         let logger = Self.logger()
         store = XenstoreDaemon(logger: logger)
         dom0 = store.connect(domid: 0)
         self.clock = clock
-        let xenops = Xenops(store: store, configuration: configuration, clock: clock, logger: logger)
+        simulator = SimulatedHypervisor(store: store, configuration: simulation, clock: clock, logger: logger)
+        let xenops = Xenops(store: store, hypervisor: simulator, configuration: configuration, clock: clock, logger: logger)
         self.xenops = xenops
         running = Task { try? await xenops.run() }
         await xenops.waitUntilRunning()

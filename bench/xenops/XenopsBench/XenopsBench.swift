@@ -13,6 +13,7 @@
 import Glibc
 #endif
 import Logging
+import Simulator
 import Synchronization
 import Xenops
 import Xenstore
@@ -143,12 +144,12 @@ func benchSignals() async throws {
     let sampleEvery = option("sample", 5)
 
     let store = XenstoreDaemon(logger: quietLogger())
-    var configuration = XenopsConfiguration()
-    configuration.simulation.agentSchedule = .once
-    let xenops = Xenops(store: store, configuration: configuration, logger: quietLogger())
+    var timings = SimulatedHypervisor.Configuration()
+    timings.agentSchedule = .once
+    let simulator = SimulatedHypervisor(store: store, configuration: timings, logger: quietLogger())
+    let xenops = Xenops(store: store, hypervisor: simulator, logger: quietLogger())
     let running = Task { try await xenops.run() }
     await xenops.waitUntilRunning()
-    guard let simulator = xenops.simulator else { fatalError("needs the simulated hypervisor") }
 
     // Boot the VMs (xapi's sequence: start, then unpause queued behind it).
     let clock = ContinuousClock()

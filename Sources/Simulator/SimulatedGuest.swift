@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Xenops
 import Xenstore
 
 /// What runs inside one simulated domain, on the domain's own (unprivileged) xenstore

@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Xenops
 import Xenstore
 
 /// dom0's block and network backend drivers and their udev hotplug scripts, simulated.

@@ -1,5 +1,6 @@
 public import Logging
 import Synchronization
+public import Xenops
 public import Xenstore
 
 /// The simulated machine below the engine: Xen's domain table, dom0's block and network
@@ -103,7 +104,7 @@ public final class SimulatedHypervisor: Hypervisor {
     /// Runs dom0's backend drivers until cancelled; then stops every guest.
     public func run() async { await run(onReady: {}) }
 
-    func run(onReady: @Sendable () -> Void) async {
+    public func run(onReady: @escaping @Sendable () -> Void) async {
         await backends.run(onReady: onReady)
         let guests = state.withLock { state -> [SimulatedGuest] in
             defer { state.guests = [:] }
