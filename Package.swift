@@ -65,11 +65,17 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Layer 1: the XenAPI's wire formats, both directions: XML-RPC and JSON(-RPC) ↔ `Value`.
+        .target(
+            name: "Codec",
+            dependencies: ["XapiDB"],
+            swiftSettings: upcoming
+        ),
         // Layer 2: the XenAPI itself, over XapiDB and Xenops.
         .target(
             name: "Xapi",
             dependencies: [
-                "XapiDB", "Xenops",
+                "XapiDB", "Xenops", "Codec",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -79,7 +85,7 @@ let package = Package(
         .target(
             name: "RPCServer",
             dependencies: [
-                "Xapi", "XapiDB",
+                "Xapi", "XapiDB", "Codec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -102,7 +108,7 @@ let package = Package(
         // Benchmarks (run with -c release); see BENCHMARKS.md.
         .executableTarget(
             name: "codec-bench",
-            dependencies: ["RPCServer", "XapiDB"],
+            dependencies: ["Codec", "XapiDB"],
             path: "bench/codec",
             swiftSettings: upcoming
         ),
@@ -141,6 +147,7 @@ let package = Package(
         ),
         .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Simulator", "Xenstore"], swiftSettings: upcoming),
         .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "XapiDB"], swiftSettings: upcoming),
         .testTarget(name: "XapiTests", dependencies: ["Xapi", "Xenops", "Simulator", "Xenstore"], swiftSettings: upcoming),
         .testTarget(
             name: "RPCServerTests",

@@ -1,3 +1,4 @@
+import Codec
 public import Logging
 public import Xapi
 import XapiDB

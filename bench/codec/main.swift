@@ -5,7 +5,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import RPCServer
+import Codec
 import XapiDB
 
 // MARK: Inputs
@@ -303,7 +303,7 @@ rows.append(Row(name: "JSON-RPC parse, call", bytes: jsonRequest.count,
                 foundation: perCall { (try? JSONSerialization.jsonObject(with: Data(jsonRequest))) == nil ? 0 : 1 },
                 foundationName: "JSONSerialization → Any"))
 rows.append(Row(name: "JSON parse, event.from", bytes: bigJSON.count,
-                ours: perCall { if case .structure(let s)? = try? JSON.parse(bigJSON) { return s.count } else { return 0 } },
+                ours: perCall { if case .structure(let s)? = try? JSONText.parse(bigJSON) { return s.count } else { return 0 } },
                 foundation: perCall { (try? JSONSerialization.jsonObject(with: Data(bigJSON))) == nil ? 0 : 1 },
                 foundationName: "JSONSerialization → Any"))
 rows.append(Row(name: "XML-RPC write, event.from response", bytes: XMLRPC.success(eventFrom).count,

@@ -1,3 +1,4 @@
+import Codec
 import Logging
 import Synchronization
 public import XapiDB

@@ -10,9 +10,9 @@ struct NextQueue: Sendable {
         var id: Int64
         var table: Int
         var ref: String
-        var size: Int
         /// The event record in `Value`'s binary form: parked events cost their bytes, not a tree
-        /// of Swift objects, so memory tracks the byte bound however slow the reader is.
+        /// of Swift objects, so memory tracks the byte bound however slow the reader is. Its
+        /// length is what counts against `maxBytes`.
         var encoded: [UInt8]
     }
 
@@ -96,13 +96,13 @@ struct NextQueue: Sendable {
             "ref": .string(ref),
             "snapshot": .structure(snapshot),
         ])
-        let size = record.jsonByteCount
-        entries.append(Entry(id: currentID, table: table, ref: ref, size: size, encoded: record.binaryEncoded))
-        bytes += size
+        let encoded = record.binaryEncoded
+        entries.append(Entry(id: currentID, table: table, ref: ref, encoded: encoded))
+        bytes += encoded.count
         currentID += 1
         while bytes > maxBytes, let oldest = entries.first {
             entries.removeFirst()
-            bytes -= oldest.size
+            bytes -= oldest.encoded.count
             highestForgotten = oldest.id
         }
     }

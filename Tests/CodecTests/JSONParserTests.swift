@@ -1,9 +1,9 @@
 import Testing
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 @Suite struct JSONParserTests {
-    private func parse(_ text: String) throws(WireError) -> Value { try JSON.parse(Array(text.utf8)) }
+    private func parse(_ text: String) throws(WireError) -> Value { try JSONText.parse(Array(text.utf8)) }
 
     @Test func scalars() throws {
         #expect(try parse("\"x\"") == .string("x"))
@@ -66,16 +66,16 @@ import XapiDB
     @Test func invalidUTF8InStrings() {
         for bad: [UInt8] in [[0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80]] {
             let bytes = Array("[\"a".utf8) + bad + Array("b\"]".utf8)
-            #expect(throws: WireError.invalidUTF8(offset: 3)) { try JSON.parse(bytes) }
+            #expect(throws: WireError.invalidUTF8(offset: 3)) { try JSONText.parse(bytes) }
         }
-        #expect(throws: WireError.self) { try JSON.parse([0xFF]) }
+        #expect(throws: WireError.self) { try JSONText.parse([0xFF]) }
     }
 
     @Test func depthIsBounded() throws {
-        let ok = String(repeating: "[", count: JSON.maxDepth) + String(repeating: "]", count: JSON.maxDepth)
+        let ok = String(repeating: "[", count: JSONText.maxDepth) + String(repeating: "]", count: JSONText.maxDepth)
         _ = try parse(ok)
-        let deep = String(repeating: "[", count: JSON.maxDepth + 1) + String(repeating: "]", count: JSON.maxDepth + 1)
-        #expect(throws: WireError.tooDeep(offset: JSON.maxDepth, limit: JSON.maxDepth)) { try parse(deep) }
+        let deep = String(repeating: "[", count: JSONText.maxDepth + 1) + String(repeating: "]", count: JSONText.maxDepth + 1)
+        #expect(throws: WireError.tooDeep(offset: JSONText.maxDepth, limit: JSONText.maxDepth)) { try parse(deep) }
         let hostile = String(repeating: "{\"a\":", count: 1_000_000)
         #expect(throws: WireError.self) { try parse(hostile) }
     }
@@ -84,9 +84,9 @@ import XapiDB
         let body = #"{"jsonrpc":"2.0","method":"VM.get_record","params":["OpaqueRef:a\u00e9",{"k":[1,2.5,true,null]}],"id":7}"#
         let bytes = Array(body.utf8)
         for length in 0..<bytes.count {
-            #expect(throws: WireError.self, "prefix of \(length) bytes") { try JSON.parse(Array(bytes[0..<length])) }
+            #expect(throws: WireError.self, "prefix of \(length) bytes") { try JSONText.parse(Array(bytes[0..<length])) }
         }
-        _ = try JSON.parse(bytes)
+        _ = try JSONText.parse(bytes)
     }
 
     @Test func roundTripsThroughTheWriter() throws {
@@ -96,9 +96,9 @@ import XapiDB
             let value = generator.value()
             var out: [UInt8] = []
             value.writeJSON(into: &out)
-            #expect(try JSON.parse(out) == Self.jsonNormalized(value))
+            #expect(try JSONText.parse(out) == Self.jsonNormalized(value))
         }
-        #expect(try JSON.parse(Array(Value.double(.nan).jsonString.utf8)).doubleValue?.isNaN == true)
+        #expect(try JSONText.parse(Array(Value.double(.nan).jsonString.utf8)).doubleValue?.isNaN == true)
     }
 
     /// What survives a JSON round trip: dates become strings, int32 becomes int.

@@ -1,6 +1,6 @@
 import Testing
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 @Suite struct XMLRPCResponseTests {
     private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

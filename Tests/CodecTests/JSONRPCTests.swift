@@ -1,6 +1,6 @@
 import Testing
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 @Suite struct JSONRPCTests {
     private func request(_ text: String) throws(WireError) -> JSONRPC.Request {

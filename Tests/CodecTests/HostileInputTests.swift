@@ -1,6 +1,6 @@
 import Testing
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 /// The bad-input set from issue #2: every one of these must end in a `WireError` (HTTP 500),
 /// quickly, without crashing, and the next request must parse normally.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 /// Differential tests: the hand-written parsers against Foundation's (libxml2's `XMLParser`,
 /// `JSONSerialization`) on generated documents in many styles.
@@ -60,7 +60,7 @@ import XapiDB
             let document = Array(renderer.render(value).utf8)
             let context = Comment(rawValue: "document \(index): \(String(decoding: document, as: UTF8.self))")
             let ours: Value
-            do { ours = try JSON.parse(document) } catch {
+            do { ours = try JSONText.parse(document) } catch {
                 Issue.record("we rejected (\(error)); \(context.rawValue)")
                 continue
             }

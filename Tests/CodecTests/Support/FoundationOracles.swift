@@ -3,7 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 /// A second, independent XML-RPC decoder built on Foundation's `XMLParser` (libxml2): the
 /// XML layer (entities, CDATA, line ends, comments, well-formedness) comes from libxml2, and
@@ -285,7 +285,7 @@ enum FoundationXMLRPC {
     }
 }
 
-/// `JSONSerialization` turned into a `Value`, for cross-checking `JSON.parse`. Objects come
+/// `JSONSerialization` turned into a `Value`, for cross-checking `JSONText.parse`. Objects come
 /// back unordered, so comparisons go through `canonical`.
 enum FoundationJSON {
     static func parse(_ body: [UInt8]) -> Value? {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 /// Our writers feeding our parsers: what xapi writes must read back as the value, up to what
 /// XML-RPC itself cannot carry.

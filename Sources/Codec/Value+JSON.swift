@@ -1,3 +1,5 @@
+public import XapiDB
+
 /// Compact JSON exactly as xapi writes it for JSON-RPC: ocaml-rpc's `rpc_to_json` printed by
 /// yojson. Members keep their order; nothing is pretty-printed.
 extension Value {
@@ -7,7 +9,7 @@ extension Value {
     /// as the same double, with `.0` appended to integral values (`1.0`, `-0.0`, `1e+20` stays).
     /// NaN and the infinities have no JSON spelling; like the yojson versions xapi has shipped
     /// with (and Python's `json` module) they are written as the bare tokens `NaN`, `Infinity`
-    /// and `-Infinity`, which `JSON.parse` reads back. Newer yojson raises instead, turning the
+    /// and `-Infinity`, which `JSONText.parse` reads back. Newer yojson raises instead, turning the
     /// whole call into an error; a lenient token keeps every other field of the reply usable.
     public func writeJSON(into out: inout [UInt8]) {
         var writer = ByteWriter()

@@ -1,3 +1,4 @@
+@testable import Codec
 import Testing
 @testable import XapiDB
 

@@ -30,11 +30,11 @@ public enum JSONRPC {
     /// (no id, or null) get no response from xapi's dispatcher, so they are refused here.
     /// When a member appears twice, the first one counts, as in ocaml-rpc.
     public static func parseRequest(_ body: [UInt8]) throws(WireError) -> Request {
-        try request(from: JSON.parse(body))
+        try request(from: JSONText.parse(body))
     }
 
     public static func parseRequest(bytes: UnsafeRawBufferPointer) throws(WireError) -> Request {
-        try request(from: JSON.parse(bytes: bytes))
+        try request(from: JSONText.parse(bytes: bytes))
     }
 
     static func request(from json: Value) throws(WireError) -> Request {

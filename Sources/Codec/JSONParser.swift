@@ -13,7 +13,7 @@ public import XapiDB
 /// * Strings must be valid UTF-8; `\u` escapes must not leave a lone surrogate; raw control
 ///   characters are an error (they must be escaped).
 /// * Arrays and objects nest at most `maxDepth` deep.
-public enum JSON {
+public enum JSONText {
     public static let maxDepth = 64
 
     public static func parse(_ bytes: [UInt8]) throws(WireError) -> Value {
@@ -87,7 +87,7 @@ struct JSONValueParser {
 
     private mutating func enter() throws(WireError) {
         depth += 1
-        if depth > JSON.maxDepth { throw .tooDeep(offset: pos, limit: JSON.maxDepth) }
+        if depth > JSONText.maxDepth { throw .tooDeep(offset: pos, limit: JSONText.maxDepth) }
     }
 
     private mutating func parseObject() throws(WireError) -> Structure {

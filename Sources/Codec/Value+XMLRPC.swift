@@ -1,3 +1,5 @@
+public import XapiDB
+
 /// XML-RPC output exactly as xapi produces it: ocaml-rpc's `Xmlrpc.to_string` in its default
 /// non-strict mode. Python scripts see the resulting Python types (an untyped `<value>` is a
 /// `str`, so int64s arrive as decimal strings), so byte-compatibility here is behavioural

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 /// Bounded-time mutation fuzzing of real request bodies. Every mutant must give a value or a
 /// `WireError` — never a crash, never a hang — and where Foundation's parser accepts a mutant,
@@ -145,7 +145,7 @@ import XapiDB
             let input = Self.mutate(rng.pick(seeds), tokens: Self.jsonTokens, seeds: seeds, rng: &rng)
             iterations += 1
             let started = clock.now
-            let ours = Result { () throws(WireError) in try JSON.parse(input) }
+            let ours = Result { () throws(WireError) in try JSONText.parse(input) }
             _ = Result { () throws(WireError) in try JSONRPC.parseRequest(input) }
             if clock.now - started > slowest.0 { slowest = (clock.now - started, input) }
             let oracle = FoundationJSON.parse(input)
@@ -170,7 +170,7 @@ import XapiDB
         }
         #expect(iterations > 500, "the fuzzer barely ran: \(iterations) iterations")
         #expect(accepted > 0)
-        Self.expectNoHang(slowest) { _ = try? JSON.parse($0) }
+        Self.expectNoHang(slowest) { _ = try? JSONText.parse($0) }
         Self.report("JSON fuzz", iterations: iterations, accepted: accepted, slowest: slowest.0)
     }
 

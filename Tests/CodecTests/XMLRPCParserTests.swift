@@ -1,6 +1,6 @@
 import Testing
 import XapiDB
-@testable import RPCServer
+@testable import Codec
 
 @Suite struct XMLRPCParserTests {
     private func parse(_ text: String) throws(WireError) -> MethodCall {
