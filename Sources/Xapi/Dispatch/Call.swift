@@ -37,9 +37,57 @@ public struct Call: Sendable {
     public var database: Database { api.database }
     public var tables: Tables { api.tables }
 
-    public func string(_ index: Int) -> String { args[index].stringValue ?? "" }
-    public func bool(_ index: Int) -> Bool { args[index].boolValue ?? false }
-    public func int(_ index: Int) -> Int64 { args[index].intValue ?? 0 }
+    /// The argument the message's datamodel calls `name` (after the session; defaults are
+    /// filled in by dispatch). A name the message does not have is a bug in the handler and
+    /// answers INTERNAL_ERROR naming it.
+    public func argument(_ name: String) throws(XapiError) -> Value {
+        let parameters = message.callParameters
+        guard let index = parameters.firstIndex(where: { $0.name == name }) else {
+            throw .internalError("\(message.wireName) has no parameter \(name)")
+        }
+        let position = index - parameters.startIndex
+        if position < args.count { return args[position] }
+        guard let value = parameters[index].defaultValue else {
+            throw .internalError("\(message.wireName): no value for \(name)")
+        }
+        return value
+    }
+
+    /// A string or ref argument.
+    public func string(_ name: String) throws(XapiError) -> String {
+        let value = try argument(name)
+        guard let string = value.stringValue else { throw mistyped(name, value) }
+        return string
+    }
+
+    public func bool(_ name: String) throws(XapiError) -> Bool {
+        let value = try argument(name)
+        guard let bool = value.boolValue else { throw mistyped(name, value) }
+        return bool
+    }
+
+    public func int(_ name: String) throws(XapiError) -> Int64 {
+        let value = try argument(name)
+        guard let int = value.intValue else { throw mistyped(name, value) }
+        return int
+    }
+
+    public func double(_ name: String) throws(XapiError) -> Double {
+        let value = try argument(name)
+        guard let double = value.doubleValue else { throw mistyped(name, value) }
+        return double
+    }
+
+    /// A set of refs or strings.
+    public func strings(_ name: String) throws(XapiError) -> [String] {
+        let value = try argument(name)
+        guard case .array(let items) = value else { throw mistyped(name, value) }
+        return items.compactMap(\.stringValue)
+    }
+
+    private func mistyped(_ name: String, _ value: Value) -> XapiError {
+        .internalError("\(message.wireName): parameter \(name) is not of the type its handler reads (\(value))")
+    }
 
     /// Cancellation point: TASK_CANCELLED once `task.cancel` has been called on this call's task.
     public func checkCancelled() throws(XapiError) {

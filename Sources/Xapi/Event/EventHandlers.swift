@@ -6,11 +6,11 @@ enum EventHandlers {
     static let table = ClassHandlers("event", [
         "from": from,
         "register": { call in
-            call.database.registerEvents(session: call.session!, classes: strings(call.args[0]))
+            call.database.registerEvents(session: call.session!, classes: try call.strings("classes"))
             return .emptyString
         },
         "unregister": { call in
-            call.database.unregisterEvents(session: call.session!, classes: strings(call.args[0]))
+            call.database.unregisterEvents(session: call.session!, classes: try call.strings("classes"))
             return .emptyString
         },
         "next": { call in
@@ -22,10 +22,6 @@ enum EventHandlers {
         "inject": inject,
     ])
 
-    private static func strings(_ value: Value) -> [String] {
-        value.arrayValue?.compactMap(\.stringValue) ?? []
-    }
-
     /// xapi (`Timer.s_to_span`) falls back to 24 hours for negative, NaN or absurd timeouts.
     static func timeout(_ seconds: Double) -> Duration {
         guard seconds.isFinite, seconds >= 0, seconds < 1e9 else { return .seconds(86_400) }
@@ -33,14 +29,14 @@ enum EventHandlers {
     }
 
     private static let from: Handler = { call in
-        let text = call.string(1)
+        let text = try call.string("token")
         guard let token = EventToken(parsing: text) else { throw XapiError.eventFromTokenParseFailure(text) }
         let api = call.api
         let database = call.database
-        let classes = strings(call.args[0])
+        let classes = try call.strings("classes")
         let subscription = Subscription(classes, model: database.model)
         let session = call.session!
-        let deadline = ContinuousClock.now + timeout(call.args[2].doubleValue ?? 0)
+        let deadline = ContinuousClock.now + timeout(try call.double("timeout"))
         // Task-only subscriptions are never delayed (xapi's `event_from_task_delay` is 0).
         let paced = !subscription.isOnly(table: call.tables.task)
         let paceKey = session + "\u{0}" + classes.joined(separator: "\u{0}")
@@ -93,8 +89,8 @@ enum EventHandlers {
 
     /// The class must be spelled as in the datamodel (`VM`, not `vm`), unlike subscriptions.
     private static let inject: Handler = { call in
-        let className = call.string(0)
-        let ref = call.string(1)
+        let className = try call.string("class")
+        let ref = try call.string("ref")
         guard let schema = call.database.model.class(named: className), schema.isTable else {
             throw XapiError.handleInvalid(class: className, ref: ref)
         }

@@ -7,21 +7,21 @@ enum MessageHandlers {
     static let table = ClassHandlers("message", [
         "create": create,
         "destroy": { call in
-            try destroy([call.string(0)], call)
+            try destroy([try call.string("self")], call)
             return .emptyString
         },
         "destroy_many": { call in
-            try destroy(call.args[0].refList, call)
+            try destroy(try call.strings("messages"), call)
             return .emptyString
         },
         "get_since": { call in
-            let since = call.args[0].dateValue
+            let since = try call.argument("since").dateValue
             return records(call) { $0["timestamp"].dateValue > since }
         },
         "get": { call in
-            let since = call.args[2].dateValue
-            let cls = call.args[0]
-            let uuid = call.args[1]
+            let since = try call.argument("since").dateValue
+            let cls = try call.argument("cls")
+            let uuid = try call.argument("obj_uuid")
             return records(call) { $0["cls"] == cls && $0["obj_uuid"] == uuid && $0["timestamp"].dateValue > since }
         },
     ])
@@ -31,8 +31,9 @@ enum MessageHandlers {
                                      "VMSS": "VMSS", "PVS_proxy": "PVS_proxy", "VDI": "VDI", "Certificate": "Certificate"]
 
     private static let create: Handler = { call in
-        let cls = call.string(2)
-        let uuid = call.string(3)
+        let cls = try call.string("cls")
+        let uuid = try call.string("obj_uuid")
+        let (name, priority, body) = (try call.argument("name"), try call.argument("priority"), try call.argument("body"))
         let database = call.database
         guard let className = classOfCls[cls], let schema = database.model.class(named: className) else {
             throw XapiError.uuidInvalid(class: cls, uuid: uuid)
@@ -41,8 +42,8 @@ enum MessageHandlers {
         return .string(try database.write { s throws(XapiError) in
             guard (try? s.ref(uuid: uuid, in: schema.index)) != nil else { throw .uuidInvalid(class: cls, uuid: uuid) }
             return try s.create(table, [
-                "name": call.args[0], "priority": call.args[1], "cls": .string(cls), "obj_uuid": .string(uuid),
-                "timestamp": .dateTime(.now()), "body": call.args[4],
+                "name": name, "priority": priority, "cls": .string(cls), "obj_uuid": .string(uuid),
+                "timestamp": .dateTime(.now()), "body": body,
             ])
         })
     }

@@ -9,10 +9,20 @@ public enum ObjectAPI {
         guard let schema = model.class(named: message.className), schema.isTable else { return nil }
         let table = schema.index
         let params = Array(message.callParameters)
+        /// Where the argument the datamodel calls `name` sits in `Call.args`, resolved once as the
+        /// handler is built at start: a derived form reading a parameter its message lacks stops
+        /// the server there, not in a client's call.
+        func position(_ name: String) -> Int {
+            guard let position = params.firstIndex(where: { $0.name == name }) else {
+                preconditionFailure("\(message.wireName) has no parameter \(name)")
+            }
+            return position
+        }
         switch message.name {
         case "get_record":
+            let this = position("self")
             return { call in
-                let ref = call.string(0)
+                let ref = call.text(this)
                 let answer = try call.database.read { s throws(XapiError) -> SharedAnswer in
                     let row = try s.row(table, ref)
                     return call.api.recordCache.answer(for: ref, modified: row.modified) { .structure(s.record(of: row, table: table)) }
@@ -21,33 +31,41 @@ public enum ObjectAPI {
                 return answer.value
             }
         case "get_by_uuid":
-            return { call in .string(try call.database.read { s throws(XapiError) in try s.ref(uuid: call.string(0), in: table) }) }
+            let uuid = position("uuid")
+            return { call in
+                .string(try call.database.read { s throws(XapiError) in try s.ref(uuid: call.text(uuid), in: table) })
+            }
         case "get_by_name_label" where schema.nameLabelField != nil:
-            return { call in .array(refs(of: table, in: call.database) { $0[schema.nameLabelField!] == call.args[0] }.map(Value.string)) }
+            let label = position("label")
+            return { call in .array(refs(of: table, in: call.database) { $0[schema.nameLabelField!] == call.args[label] }.map(Value.string)) }
         case "get_all":
             return { call in .array(call.database.read { $0.refs(table) }.map(Value.string)) }
         case "get_all_records":
             return { call in try allRecords(table, call.database) { _ throws(XapiError) in true } }
         case "get_all_records_where":
+            let expr = position("expr")
             return { call in
-                let expression = try WhereExpression(parsing: call.string(0))
+                let expression = try WhereExpression(parsing: call.text(expr))
                 return try allRecords(table, call.database) { (row: Row) throws(XapiError) -> Bool in
                     try expression.evaluate(columnLookup(schema, row))
                 }
             }
         case "get_all_where":
+            let expr = position("expr")
             return { call in
-                let expression = try WhereExpression(parsing: call.string(0))
+                let expression = try WhereExpression(parsing: call.text(expr))
                 let refs = try refsWhere(table, call.database) { (row: Row) throws(XapiError) -> Bool in
                     try expression.evaluate(columnLookup(schema, row))
                 }
                 return .array(refs.map(Value.string))
             }
         case "create" where message.isImplicit:
-            return { call in .string(try create(table, record: call.args[0], call: call)) }
+            let args = position("args")
+            return { call in .string(try create(table, record: call.args[args], call: call)) }
         case "destroy" where message.isImplicit:
+            let this = position("self")
             return { call in
-                try call.database.write { s throws(XapiError) in try s.delete(table, call.string(0)) }
+                try call.database.write { s throws(XapiError) in try s.delete(table, call.text(this)) }
                 return .emptyString
             }
         default:
@@ -55,31 +73,34 @@ public enum ObjectAPI {
         }
         if message.isImplicit, let (prefix, field) = fieldMessage(message.name, schema) {
             let index = field.index
+            let this = position("self")
             switch prefix {
             case "get_":
-                return { call in try call.database.read { s throws(XapiError) in try s.value(table, call.string(0), index) } }
+                return { call in try call.database.read { s throws(XapiError) in try s.value(table, call.text(this), index) } }
             case "set_":
-                return setter(table, index)
+                return setter(table, index, this: this, value: position("value"))
             case "add_to_":
+                let (key, value) = (position("key"), position("value"))
                 return { call in
                     try call.database.write { s throws(XapiError) in
-                        let ref = call.string(0)
+                        let ref = call.text(this)
                         var map = try s.value(table, ref, index).structureValue ?? Structure()
-                        let key = call.args[1].mapKey
+                        let key = call.args[key].mapKey
                         if map[key] != nil {
                             throw .mapDuplicateKey(table: schema.name, field: field.name, ref: ref, key: key)
                         }
-                        map.append(key, call.args[2])
+                        map.append(key, call.args[value])
                         try s.set(table, ref, field: index, to: .structure(map))
                     }
                     return .emptyString
                 }
             case "remove_from_":
+                let key = position("key")
                 return { call in
                     try call.database.write { s throws(XapiError) in
-                        let ref = call.string(0)
+                        let ref = call.text(this)
                         var map = try s.value(table, ref, index).structureValue ?? Structure()
-                        let key = call.args[1].mapKey
+                        let key = call.args[key].mapKey
                         guard map[key] != nil else { return }
                         map[key] = nil
                         try s.set(table, ref, field: index, to: .structure(map))
@@ -87,22 +108,24 @@ public enum ObjectAPI {
                     return .emptyString
                 }
             case "add_":
+                let value = position("value")
                 return { call in
                     try call.database.write { s throws(XapiError) in
-                        let ref = call.string(0)
+                        let ref = call.text(this)
                         var items = try s.value(table, ref, index).arrayValue ?? []
-                        guard !items.contains(call.args[1]) else { return }
-                        items.append(call.args[1])
+                        guard !items.contains(call.args[value]) else { return }
+                        items.append(call.args[value])
                         try s.set(table, ref, field: index, to: .array(items))
                     }
                     return .emptyString
                 }
             case "remove_":
+                let value = position("value")
                 return { call in
                     try call.database.write { s throws(XapiError) in
-                        let ref = call.string(0)
+                        let ref = call.text(this)
                         var items = try s.value(table, ref, index).arrayValue ?? []
-                        guard let position = items.firstIndex(of: call.args[1]) else { return }
+                        guard let position = items.firstIndex(of: call.args[value]) else { return }
                         items.remove(at: position)
                         try s.set(table, ref, field: index, to: .array(items))
                     }
@@ -116,14 +139,16 @@ public enum ObjectAPI {
         // behave as plain setters unless a custom handler says otherwise.
         if message.name.hasPrefix("set_"), let field = schema.field(String(message.name.dropFirst(4))),
            params.count == 2, params[0].type == .ref(schema.name), params[1].type == field.type {
-            return setter(table, field.index)
+            return setter(table, field.index, this: 0, value: 1)
         }
         return nil
     }
 
-    private static func setter(_ table: Int, _ index: Int) -> Handler {
+    private static func setter(_ table: Int, _ index: Int, this: Int, value: Int) -> Handler {
         { call in
-            try call.database.write { s throws(XapiError) in try s.set(table, call.string(0), field: index, to: call.args[1]) }
+            try call.database.write { s throws(XapiError) in
+                try s.set(table, call.text(this), field: index, to: call.args[value])
+            }
             return .emptyString
         }
     }
@@ -194,4 +219,10 @@ public enum ObjectAPI {
         try call.database.write { s throws(XapiError) in try s.insert(table, ref: ref, fields: fields) }
         return ref
     }
+}
+
+extension Call {
+    /// The string or ref argument at a position resolved when the handler was built. Dispatch
+    /// has already decoded it to that declared type, so it is a string.
+    fileprivate func text(_ position: Int) -> String { args[position].stringValue ?? "" }
 }

@@ -107,8 +107,10 @@ enum SessionHandlers {
     ])
 
     private static let login: Handler = { call in
-        let originator = call.args.count > 3 ? call.string(3) : (call.origin.originator ?? "")
-        return .string(try call.api.sessions.login(user: call.string(0), password: call.string(1),
+        // `slave_local_login_with_password` has no originator parameter.
+        let declared = call.message.callParameters.contains { $0.name == "originator" }
+        let originator = declared ? try call.string("originator") : ""
+        return .string(try call.api.sessions.login(user: try call.string("uname"), password: try call.string("pwd"),
                                                    originator: originator.isEmpty ? (call.origin.originator ?? "") : originator,
                                                    origin: call.origin, api: call.api))
     }

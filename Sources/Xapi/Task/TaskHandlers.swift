@@ -4,14 +4,14 @@ import XapiDB
 enum TaskHandlers {
     static let table = ClassHandlers("task", [
         "create": { call in
-            .string(try call.api.tasks.create(label: call.string(0), description: call.string(1), api: call.api))
+            .string(try call.api.tasks.create(label: try call.string("label"), description: try call.string("description"), api: call.api))
         },
         "cancel": { call in
-            try call.api.tasks.cancel(call.string(0), caller: call.task, api: call.api)
+            try call.api.tasks.cancel(try call.string("task"), caller: call.task, api: call.api)
             return .emptyString
         },
         "destroy": { call in
-            try call.api.tasks.destroy(call.string(0), api: call.api)
+            try call.api.tasks.destroy(try call.string("self"), api: call.api)
             return .emptyString
         },
     ])

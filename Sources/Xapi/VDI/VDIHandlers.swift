@@ -6,12 +6,18 @@ enum VDIHandlers {
     static let table = ClassHandlers("VDI", [
         "create": create,
         "destroy": destroy,
-        "clone": { call in .string(try call.database.write { s throws(XapiError) in try copyVDI(call.string(0), &s, call.tables, snapshot: false, sr: nil) }) },
-        "snapshot": { call in .string(try call.database.write { s throws(XapiError) in try copyVDI(call.string(0), &s, call.tables, snapshot: true, sr: nil) }) },
+        "clone": { call in
+            let vdi = try call.string("vdi")
+            return .string(try call.database.write { s throws(XapiError) in try copyVDI(vdi, &s, call.tables, snapshot: false, sr: nil) })
+        },
+        "snapshot": { call in
+            let vdi = try call.string("vdi")
+            return .string(try call.database.write { s throws(XapiError) in try copyVDI(vdi, &s, call.tables, snapshot: true, sr: nil) })
+        },
         "copy": { call in
-            let sr = call.string(1)
+            let (vdi, sr) = (try call.string("vdi"), try call.string("sr"))
             return .string(try call.database.write { s throws(XapiError) in
-                try copyVDI(call.string(0), &s, call.tables, snapshot: false, sr: sr == nullRef ? nil : sr)
+                try copyVDI(vdi, &s, call.tables, snapshot: false, sr: sr == nullRef ? nil : sr)
             })
         },
     ])
@@ -43,7 +49,7 @@ enum VDIHandlers {
     /// `VDI.create`: the SR must exist; the VDI gets a location and counts towards the SR.
     static let create: Handler = { call in
         let t = call.tables
-        var fields = try ObjectAPI.constructorFields(t.vdi, record: call.args[0], call: call)
+        var fields = try ObjectAPI.constructorFields(t.vdi, record: try call.argument("args"), call: call)
         return .string(try call.database.write { s throws(XapiError) in
             let sr = fields[s.fieldIndex(t.vdi, "SR")].stringValue ?? nullRef
             guard s.contains(t.sr, sr) else { throw .handleInvalid(class: "SR", ref: sr) }
@@ -59,7 +65,7 @@ enum VDIHandlers {
     /// `VDI.destroy`: refused while a VBD has it attached; its detached VBDs go with it.
     static let destroy: Handler = { call in
         let t = call.tables
-        let vdi = call.string(0)
+        let vdi = try call.string("self")
         try call.database.write { s throws(XapiError) in
             let vbds = try s.get(t.vdi, vdi, "VBDs").refList.filter { s.contains(t.vbd, $0) }
             for vbd in vbds where try s.get(t.vbd, vbd, "currently_attached") == .bool(true) {

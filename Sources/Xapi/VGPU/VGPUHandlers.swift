@@ -12,20 +12,21 @@ enum VGPUHandlers {
     /// on a physical GPU of the group when the VM starts.
     static let create: Handler = { call in
         let t = call.tables
-        let (vm, group, type) = (call.string(0), call.string(1), call.string(4))
+        let (vm, group, type) = (try call.string("VM"), try call.string("GPU_group"), try call.string("type"))
+        let (device, otherConfig) = (try call.argument("device"), try call.argument("other_config"))
         return .string(try call.database.write { s throws(XapiError) in
             let groups = s.table("GPU_group")
             guard s.contains(t.vm, vm) else { throw .handleInvalid(class: "VM", ref: vm) }
             guard s.contains(groups, group) else { throw .handleInvalid(class: "GPU_group", ref: group) }
             if type != nullRef, !s.contains(s.table("VGPU_type"), type) { throw .handleInvalid(class: "VGPU_type", ref: type) }
-            return try s.create(t.vgpu, ["VM": .string(vm), "GPU_group": .string(group), "device": call.args[2],
-                                         "other_config": call.args[3], "type": .string(type)])
+            return try s.create(t.vgpu, ["VM": .string(vm), "GPU_group": .string(group), "device": device,
+                                         "other_config": otherConfig, "type": .string(type)])
         })
     }
 
     static let destroy: Handler = { call in
         let t = call.tables
-        let vgpu = call.string(0)
+        let vgpu = try call.string("self")
         try call.database.write { s throws(XapiError) in
             if try s.get(t.vgpu, vgpu, "currently_attached") == .bool(true) {
                 throw .operationNotAllowed("VGPU is currently attached to a running VM")

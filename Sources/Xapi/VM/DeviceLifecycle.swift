@@ -56,7 +56,7 @@ enum DeviceLifecycle {
     private static func hotplug(_ call: Call, table: Int, attach: Bool,
                                 _ queue: (DatabaseState, String, String, Xenops) throws(XapiError) -> String) async throws -> Value {
         let bridge = try Lifecycle.bridge(call)
-        let device = call.string(0)
+        let device = try call.string("self")
         let (vm, uuid, power) = try owner(call, table: table, device)
         try requireRunning(vm, power)
         let task = try call.database.read { s throws(XapiError) -> String in
@@ -81,7 +81,7 @@ enum DeviceLifecycle {
     /// `VBD.insert(vbd, vdi)`: a disc into an empty CD drive; live when the VM runs.
     static func insert(_ call: Call) async throws -> Value {
         let t = call.tables
-        let (vbd, vdi) = (call.string(0), call.string(1))
+        let (vbd, vdi) = (try call.string("vbd"), try call.string("vdi"))
         let (vm, uuid, power) = try owner(call, table: t.vbd, vbd)
         let (device, disk) = try call.database.read { s throws(XapiError) -> (DeviceID, Disk?) in
             guard s.contains(t.vdi, vdi) else { throw .handleInvalid(class: "VDI", ref: vdi) }
@@ -106,7 +106,7 @@ enum DeviceLifecycle {
 
     static func eject(_ call: Call) async throws -> Value {
         let t = call.tables
-        let vbd = call.string(0)
+        let vbd = try call.string("vbd")
         let (vm, uuid, power) = try owner(call, table: t.vbd, vbd)
         let device = try call.database.read { s throws(XapiError) -> DeviceID in
             guard try s.get(t.vbd, vbd, "type") == .string("CD") else { throw .vbdNotRemovableMedia(vbd: vbd) }

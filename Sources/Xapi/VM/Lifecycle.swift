@@ -35,7 +35,7 @@ enum Lifecycle {
     static func start(_ call: Call, operation: String, paused: Bool, force: Bool) async throws -> Value {
         let bridge = try bridge(call)
         let t = call.tables
-        let vm = call.string(0)
+        let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
             let (metadata, uuid) = try call.database.write { s throws(XapiError) in
                 // A start clears what the previous run's guest agent reported.
@@ -78,7 +78,7 @@ enum Lifecycle {
     static func shutdown(_ call: Call, operation: String, clean: Bool?) async throws -> Value {
         let bridge = try bridge(call)
         let t = call.tables
-        let vm = call.string(0)
+        let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
             let (power, uuid, delay) = try call.database.read { s throws(XapiError) in
                 (try s.get(t.vm, vm, "power_state").stringValue ?? "", try s.get(t.vm, vm, "uuid").stringValue ?? "",
@@ -113,7 +113,7 @@ enum Lifecycle {
 
     static func reboot(_ call: Call, operation: String, clean: Bool) async throws -> Value {
         let bridge = try bridge(call)
-        let vm = call.string(0)
+        let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
             let uuid = try uuid(call, vm)
             try await bridge.sync(bridge.xenops.vm.reboot(uuid, timeout: clean ? cleanTimeout : nil), xapiTask: call.task, vm: vm)
@@ -126,7 +126,7 @@ enum Lifecycle {
     static let suspend: Handler = { call in
         let bridge = try bridge(call)
         let t = call.tables
-        let vm = call.string(0)
+        let vm = try call.string("vm")
         try await call.withVMOperation(vm, "suspend") {
             let uuid = try call.database.write { s throws(XapiError) -> String in
                 let pool = s.refs(t.pool).first ?? nullRef
@@ -153,7 +153,7 @@ enum Lifecycle {
     static func resume(_ call: Call, operation: String, paused: Bool, force: Bool) async throws -> Value {
         let bridge = try bridge(call)
         let t = call.tables
-        let vm = call.string(0)
+        let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
             let (metadata, uuid) = try call.database.read { s throws(XapiError) in
                 (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, "uuid").stringValue ?? "")
@@ -189,7 +189,7 @@ enum Lifecycle {
     /// An operation that is one xenops task followed by a barrier (pause, unpause).
     static func simple(_ call: Call, operation: String, _ queue: (Xenops, String) -> String) async throws -> Value {
         let bridge = try bridge(call)
-        let vm = call.string(0)
+        let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
             let uuid = try uuid(call, vm)
             try await bridge.sync(queue(bridge.xenops, uuid), xapiTask: call.task, vm: vm)
@@ -201,7 +201,7 @@ enum Lifecycle {
     /// Marks the VM halted without touching any domain; refused for control domains.
     static let powerStateReset: Handler = { call in
         let t = call.tables
-        let vm = call.string(0)
+        let vm = try call.string("vm")
         try call.database.write { s throws(XapiError) in
             if try s.get(t.vm, vm, "is_control_domain") == .bool(true) { throw .cannotResetControlDomain(vm: vm) }
             try s.update(t.vm, vm, "current_operations", .emptyStructure)

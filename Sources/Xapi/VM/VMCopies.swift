@@ -21,7 +21,7 @@ enum VMCopies {
 
     static func copyVM(_ call: Call, mode: Mode, newName: String, targetSR: String?) async throws -> Value {
         let t = call.tables
-        let source = call.string(0)
+        let source = try call.string("vm")
         let created = try await call.withVMOperation(source, mode.operation) {
             try call.database.write { s throws(XapiError) -> String in
                 if let sr = targetSR, !s.contains(t.sr, sr) { throw .handleInvalid(class: "SR", ref: sr) }
@@ -125,7 +125,7 @@ enum VMCopies {
     /// `other_config["disks"]` describes, and the install information is removed.
     static let provision: Handler = { call in
         let t = call.tables
-        let vm = call.string(0)
+        let vm = try call.string("vm")
         try await call.withVMOperation(vm, "provision") {
             try call.database.write { s throws(XapiError) in
                 var otherConfig = try s.get(t.vm, vm, "other_config").structureValue ?? Structure()

@@ -8,7 +8,7 @@ enum VMHandlers {
     /// a `mac_seed`, Halted unless created Suspended, and fresh `allowed_operations`.
     static let create: Handler = { call in
         let t = call.tables
-        var fields = try ObjectAPI.constructorFields(t.vm, record: call.args[0], call: call)
+        var fields = try ObjectAPI.constructorFields(t.vm, record: try call.argument("args"), call: call)
         let ref = Identifiers.ref()
         try call.database.write { s throws(XapiError) in
             func set(_ name: String, _ value: Value) { fields[s.fieldIndex(t.vm, name)] = value }
@@ -31,7 +31,7 @@ enum VMHandlers {
     /// consoles and metrics; its VDIs stay.
     static let destroy: Handler = { call in
         let t = call.tables
-        let vm = call.string(0)
+        let vm = try call.string("self")
         try call.database.write { s throws(XapiError) in
             if let error = VMOperations.check("destroy", vm: vm, strict: false, in: s, tables: t) { throw error }
             try destroyVM(vm, in: &s, tables: t)

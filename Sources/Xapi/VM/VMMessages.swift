@@ -10,20 +10,23 @@ enum VMMessages {
     ], [
         "create": VMHandlers.create,
         "destroy": VMHandlers.destroy,
-        "clone": { call in try await VMCopies.copyVM(call, mode: .clone, newName: call.string(1), targetSR: nil) },
+        "clone": { call in try await VMCopies.copyVM(call, mode: .clone, newName: try call.string("new_name"), targetSR: nil) },
         "copy": { call in
-            let sr = call.string(2)
-            return try await VMCopies.copyVM(call, mode: .copy, newName: call.string(1), targetSR: sr == nullRef ? nil : sr)
+            let sr = try call.string("sr")
+            return try await VMCopies.copyVM(call, mode: .copy, newName: try call.string("new_name"), targetSR: sr == nullRef ? nil : sr)
         },
         "snapshot": { call in
-            try await VMCopies.copyVM(call, mode: .snapshot(ignoring: Set(call.args[2].refList)), newName: call.string(1), targetSR: nil)
+            try await VMCopies.copyVM(call, mode: .snapshot(ignoring: Set(try call.strings("ignore_vdis"))),
+                                      newName: try call.string("new_name"), targetSR: nil)
         },
         "provision": VMCopies.provision,
 
-        "start": { call in try await Lifecycle.start(call, operation: "start", paused: call.bool(1), force: call.bool(2)) },
+        "start": { call in
+            try await Lifecycle.start(call, operation: "start", paused: try call.bool("start_paused"), force: try call.bool("force"))
+        },
         "start_on": { call in
-            try Lifecycle.assertLocalHost(call, call.string(1))
-            return try await Lifecycle.start(call, operation: "start_on", paused: call.bool(2), force: call.bool(3))
+            try Lifecycle.assertLocalHost(call, try call.string("host"))
+            return try await Lifecycle.start(call, operation: "start_on", paused: try call.bool("start_paused"), force: try call.bool("force"))
         },
         "clean_shutdown": { call in try await Lifecycle.shutdown(call, operation: "clean_shutdown", clean: true) },
         "hard_shutdown": { call in try await Lifecycle.shutdown(call, operation: "hard_shutdown", clean: false) },
@@ -31,10 +34,12 @@ enum VMMessages {
         "clean_reboot": { call in try await Lifecycle.reboot(call, operation: "clean_reboot", clean: true) },
         "hard_reboot": { call in try await Lifecycle.reboot(call, operation: "hard_reboot", clean: false) },
         "suspend": Lifecycle.suspend,
-        "resume": { call in try await Lifecycle.resume(call, operation: "resume", paused: call.bool(1), force: call.bool(2)) },
+        "resume": { call in
+            try await Lifecycle.resume(call, operation: "resume", paused: try call.bool("start_paused"), force: try call.bool("force"))
+        },
         "resume_on": { call in
-            try Lifecycle.assertLocalHost(call, call.string(1))
-            return try await Lifecycle.resume(call, operation: "resume_on", paused: call.bool(2), force: call.bool(3))
+            try Lifecycle.assertLocalHost(call, try call.string("host"))
+            return try await Lifecycle.resume(call, operation: "resume_on", paused: try call.bool("start_paused"), force: try call.bool("force"))
         },
         "pause": { call in try await Lifecycle.simple(call, operation: "pause") { $0.vm.pause($1) } },
         "unpause": { call in try await Lifecycle.simple(call, operation: "unpause") { $0.vm.unpause($1) } },
