@@ -19,7 +19,7 @@ extension XenAPI {
     public func housekeepingPass() {
         let t = tables
         let pools = database.read { $0.refs(t.pool) }
-        for pool in pools { database.announceHeartbeat(table: t.pool, ref: pool) }
+        for pool in pools { database.announceHeartbeat(table: t.pool.table, ref: pool) }
         let sessions = sessions.expireIdle(api: self)
         let expiredTasks = tasks.expire(api: self)
         if sessions + expiredTasks > 0 {

@@ -33,7 +33,7 @@ public final class XenAPI: Sendable {
         self.logger = logger
         self.tables = Tables(database)
         decoder = ParameterDecoder(model: database.model)
-        sessions = SessionManager(tables: tables, model: database.model)
+        sessions = SessionManager(tables: tables)
         let tables = Tables(database)
         let tasks = TaskManager(database: database, tables: tables)
         self.tasks = tasks
@@ -173,7 +173,7 @@ public final class XenAPI: Sendable {
 
     static func localHost(in s: DatabaseState, tables: Tables) -> String {
         for pool in s.refs(tables.pool) {
-            if case .string(let master)? = try? s.get(tables.pool, pool, "master"), s.contains(tables.host, master) {
+            if case .string(let master)? = try? s.get(tables.pool, pool, .master), s.contains(tables.host, master) {
                 return master
             }
         }

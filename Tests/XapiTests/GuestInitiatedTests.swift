@@ -48,9 +48,9 @@ final class Plant: Sendable {
         let t = api.tables
         return api.database.read { s in
             let ref = s.rows(t.vm).first { _, row in
-                row.fields[s.fieldIndex(t.vm, "is_a_template")] == .bool(false) && row.fields[s.fieldIndex(t.vm, "is_control_domain")] == .bool(false)
+                row.fields[t.vm[.isATemplate]] == .bool(false) && row.fields[t.vm[.isControlDomain]] == .bool(false)
             }!.key
-            return (ref, (try? s.get(t.vm, ref, "uuid").stringValue) ?? "")
+            return (ref, (try? s.get(t.vm, ref, .uuid).stringValue) ?? "")
         }
     }
 
@@ -60,7 +60,7 @@ final class Plant: Sendable {
         let subscription = Subscription(["vm/\(vm)"], model: api.database.model)
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
-            let (record, generation) = try api.database.read { s throws(XapiError) in (try s.record(t.vm, vm), s.generation) }
+            let (record, generation) = try api.database.read { s throws(XapiError) in (try s.record(t.vm.table, vm), s.generation) }
             if condition(record) { return record }
             guard ContinuousClock.now < deadline else { throw XapiError.internalError("timed out waiting for \(vm)") }
             _ = await api.database.waitForChange(session: "", subscription: subscription, after: generation, deadline: deadline)

@@ -37,13 +37,13 @@ public enum DemoPool {
         let dom0 = Identifiers.ref()
 
         // Storage: local disks and an ISO library with the tools ISO.
-        let localSR = try s.create(t.sr, [
+        let localSR = try s.create(t.sr.table, [
             "name_label": .string("Local storage"), "name_description": .string("Local storage on \(o.hostname)"),
             "type": .string("ext"), "content_type": .string("user"), "physical_size": .int(500 * gib),
             "other_config": .structure(["i18n-key": .string("local-storage")]),
             "allowed_operations": .array(["scan", "vdi_create", "vdi_destroy", "vdi_clone", "vdi_snapshot", "plug", "unplug"].map(Value.string)),
         ])
-        let isoSR = try s.create(t.sr, [
+        let isoSR = try s.create(t.sr.table, [
             "name_label": .string("XCP-ng Tools"), "name_description": .string("Guest tools ISOs"),
             "type": .string("iso"), "content_type": .string("iso"), "physical_size": .int(gib), "is_tools_sr": .bool(true),
             "other_config": .structure(["xenserver_tools_sr": .string("true")]),
@@ -52,7 +52,7 @@ public enum DemoPool {
         let metrics = try s.create(t.hostMetrics, [
             "memory_total": .int(64 * gib), "memory_free": .int(60 * gib), "live": .bool(true), "last_updated": now,
         ])
-        try s.insert(t.host, ref: host, fields: try fields(&s, t.host, [
+        try s.insert(t.host, ref: host, fields: try fields(&s, t.host.table, [
             "name_label": .string(o.hostname), "name_description": .string("Default install"),
             "hostname": .string(o.hostname), "address": .string(o.address), "enabled": .bool(true),
             "API_version_major": .int(2), "API_version_minor": .int(23), "API_version_vendor": .string("XenSource"),
@@ -71,7 +71,7 @@ public enum DemoPool {
             try s.create(t.pbd, ["host": .string(host), "SR": .string(sr), "device_config": .structure(Structure(config.map { .init(key: $0.key, value: $0.value) })),
                                  "currently_attached": .bool(true)])
         }
-        let toolsISO = try s.create(t.vdi, [
+        let toolsISO = try s.create(t.vdi.table, [
             "name_label": .string("guest-tools.iso"), "SR": .string(isoSR), "virtual_size": .int(64 * mib),
             "physical_utilisation": .int(64 * mib), "type": .string("user"), "read_only": .bool(true),
             "location": .string("guest-tools.iso"), "is_tools_iso": .bool(true), "managed": .bool(true),
@@ -79,11 +79,11 @@ public enum DemoPool {
         _ = toolsISO
 
         // Networking: the management network on eth0 and the host-internal one.
-        let network = try s.create(t.network, [
+        let network = try s.create(t.network.table, [
             "name_label": .string("Pool-wide network associated with eth0"), "bridge": .string("xenbr0"),
             "MTU": .int(1500), "other_config": .structure([:]),
         ])
-        try s.create(t.network, [
+        try s.create(t.network.table, [
             "name_label": .string("Host internal management network"), "bridge": .string("xenapi"),
             "MTU": .int(1500), "other_config": .structure(["is_guest_installer_network": .string("true"), "is_host_internal_management_network": .string("true")]),
         ])
@@ -121,23 +121,23 @@ public enum DemoPool {
         try s.create(s.table("PGPU"), ["PCI": .string(gpu), "GPU_group": .string(gpuGroup), "host": .string(host),
                                        "supported_VGPU_types": .array([.string(passthrough)]),
                                        "enabled_VGPU_types": .array([.string(passthrough)])])
-        try s.set(s.table("GPU_group"), gpuGroup, "supported_VGPU_types", .array([.string(passthrough)]))
-        try s.set(s.table("GPU_group"), gpuGroup, "enabled_VGPU_types", .array([.string(passthrough)]))
+        try s.set(t.gpuGroup, gpuGroup, .supportedVGPUTypes, .array([.string(passthrough)]))
+        try s.set(t.gpuGroup, gpuGroup, .enabledVGPUTypes, .array([.string(passthrough)]))
 
         // The control domain.
-        let dom0Metrics = try s.create(t.vmMetrics, [
+        let dom0Metrics = try s.create(t.vmMetrics.table, [
             "memory_actual": .int(4 * gib), "VCPUs_number": .int(8), "start_time": now, "install_time": now,
             "last_updated": now, "current_domain_type": .string("pv"), "state": .array([.string("running")]),
         ])
-        try s.insert(t.vm, ref: dom0, fields: try fields(&s, t.vm, vmFields(name: "Control domain on host: \(o.hostname)", memory: 4 * gib, vcpus: 8) + [
+        try s.insert(t.vm, ref: dom0, fields: try fields(&s, t.vm.table, vmFields(name: "Control domain on host: \(o.hostname)", memory: 4 * gib, vcpus: 8) + [
             "name_description": .string("The domain which manages physical devices and manages other domains"),
             "is_control_domain": .bool(true), "power_state": .string("Running"), "domid": .int(0),
             "resident_on": .string(host), "metrics": .string(dom0Metrics), "domain_type": .string("pv"),
         ]))
-        try s.create(t.console, ["protocol": .string("rfb"), "location": .string("https://\(o.address)/console?ref=\(dom0)"),
+        try s.create(t.console.table, ["protocol": .string("rfb"), "location": .string("https://\(o.address)/console?ref=\(dom0)"),
                                  "VM": .string(dom0), "other_config": .structure([:])])
 
-        try s.create(t.pool, [
+        try s.create(t.pool.table, [
             "name_label": .string(""), "master": .string(host), "default_SR": .string(localSR),
             "suspend_image_SR": .string(localSR), "crash_dump_SR": .string(localSR),
             "other_config": .structure(["memory-ratio-hvm": .string("0.25"), "memory-ratio-pv": .string("0.25")]),
@@ -155,10 +155,10 @@ public enum DemoPool {
         ] {
             var otherConfig = Structure(extra.map { .init(key: $0.key, value: $0.value) }.sorted { $0.key < $1.key })
             otherConfig["default_template"] = .string("true")
-            let template = try s.create(t.vm, vmFields(name: name, memory: 2 * gib, vcpus: 2) + [
+            let template = try s.create(t.vm.table, vmFields(name: name, memory: 2 * gib, vcpus: 2) + [
                 "is_a_template": .bool(true), "is_default_template": .bool(true), "other_config": .structure(otherConfig),
                 "name_description": .string("Template that allows VM installation from \(name.lowercased())"),
-                "metrics": .string(try s.create(t.vmMetrics, ["install_time": now, "last_updated": now])),
+                "metrics": .string(try s.create(t.vmMetrics.table, ["install_time": now, "last_updated": now])),
             ])
             VMOperations.refresh(vm: template, in: &s, tables: t)
         }
@@ -168,18 +168,18 @@ public enum DemoPool {
         for index in 1...max(1, o.vms) where o.vms > 0 {
             let number = String(index)
             let name = "demo-vm-" + String(repeating: "0", count: max(0, width - number.count)) + number
-            let vm = try s.create(t.vm, vmFields(name: name, memory: gib, vcpus: 1) + [
-                "metrics": .string(try s.create(t.vmMetrics, ["install_time": now, "last_updated": now])),
+            let vm = try s.create(t.vm.table, vmFields(name: name, memory: gib, vcpus: 1) + [
+                "metrics": .string(try s.create(t.vmMetrics.table, ["install_time": now, "last_updated": now])),
                 "other_config": .structure(["mac_seed": .string(Identifiers.uuid())]),
             ])
-            let disk = try s.create(t.vdi, [
+            let disk = try s.create(t.vdi.table, [
                 "name_label": .string("\(name) disk"), "SR": .string(localSR), "virtual_size": .int(10 * gib),
                 "physical_utilisation": .int(2 * gib), "type": .string("system"), "managed": .bool(true),
                 "location": .string(Identifiers.uuid()),
             ])
-            try s.create(t.vbd, vbdFields(vm: vm, vdi: disk, userdevice: "0", type: "Disk", mode: "RW", bootable: true))
-            try s.create(t.vbd, vbdFields(vm: vm, vdi: nullRef, userdevice: "3", type: "CD", mode: "RO", bootable: false))
-            try s.create(t.vif, [
+            try s.create(t.vbd.table, vbdFields(vm: vm, vdi: disk, userdevice: "0", type: "Disk", mode: "RW", bootable: true))
+            try s.create(t.vbd.table, vbdFields(vm: vm, vdi: nullRef, userdevice: "3", type: "CD", mode: "RO", bootable: false))
+            try s.create(t.vif.table, [
                 "device": .string("0"), "network": .string(network), "VM": .string(vm), "MAC": .string(mac(index)),
                 "MTU": .int(1500), "other_config": .structure([:]), "qos_algorithm_type": .string(""),
                 "qos_algorithm_params": .structure([:]), "MAC_autogenerated": .bool(true),

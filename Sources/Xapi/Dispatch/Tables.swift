@@ -2,38 +2,91 @@ public import XapiDB
 
 /// Table indices of the classes the XenAPI logic works with, resolved once.
 public struct Tables: Sendable {
-    public let pool, host, hostMetrics, hostCPU, vm, vmMetrics, vmGuestMetrics, vbd, vif, vdi, sr, pbd,
-               network, pif, pifMetrics, task, session, message, console, pci, vgpu: Int
+    public let pool: TableFields<PoolField>
+    public let host: TableFields<HostField>
+    public let vm: TableFields<VMField>
+    public let vmMetrics: TableFields<VMMetricsField>
+    public let vmGuestMetrics: TableFields<VMGuestMetricsField>
+    public let vbd: TableFields<VBDField>
+    public let vif: TableFields<VIFField>
+    public let vdi: TableFields<VDIField>
+    public let sr: TableFields<SRField>
+    public let network: TableFields<NetworkField>
+    public let task: TableFields<TaskField>
+    public let session: TableFields<SessionField>
+    public let console: TableFields<ConsoleField>
+    public let vgpu: TableFields<VGPUField>
+    public let gpuGroup: TableFields<GPUGroupField>
+    /// Classes whose fields logic does not name.
+    public let hostMetrics, hostCPU, pbd, pif, pifMetrics, message, pci: Int
 
+    /// Stops the server at start if a field logic names is not in the datamodel.
     init(_ db: Database) {
-        pool = db.table("pool"); host = db.table("host"); hostMetrics = db.table("host_metrics")
-        hostCPU = db.table("host_cpu"); vm = db.table("VM"); vmMetrics = db.table("VM_metrics")
-        vmGuestMetrics = db.table("VM_guest_metrics"); vbd = db.table("VBD"); vif = db.table("VIF")
-        vdi = db.table("VDI"); sr = db.table("SR"); pbd = db.table("PBD"); network = db.table("network")
-        pif = db.table("PIF"); pifMetrics = db.table("PIF_metrics"); task = db.table("task")
-        session = db.table("session"); message = db.table("message"); console = db.table("console")
-        pci = db.table("PCI"); vgpu = db.table("VGPU")
-    }
-}
-
-extension DatabaseState {
-    /// Field access by name for the handful of fields logic code names explicitly.
-    public func get(_ table: Int, _ ref: String, _ field: String) throws(XapiError) -> Value {
-        try value(table, ref, fieldIndex(table, field))
-    }
-
-    public mutating func set(_ table: Int, _ ref: String, _ field: String, _ value: Value) throws(XapiError) {
-        try set(table, ref, field: fieldIndex(table, field), to: value)
-    }
-
-    /// Writes only if the value differs, so unchanged fields produce no event.
-    public mutating func update(_ table: Int, _ ref: String, _ field: String, _ value: Value) throws(XapiError) {
-        let index = fieldIndex(table, field)
-        if try self.value(table, ref, index) != value {
-            try set(table, ref, field: index, to: value)
+        do {
+            try self.init(model: db.model)
+        } catch {
+            preconditionFailure("the named fields do not match the datamodel: \(error)")
         }
     }
 
+    init(model: Datamodel) throws(FieldResolutionError) {
+        pool = try TableFields(model); host = try TableFields(model); vm = try TableFields(model)
+        vmMetrics = try TableFields(model); vmGuestMetrics = try TableFields(model); vbd = try TableFields(model)
+        vif = try TableFields(model); vdi = try TableFields(model); sr = try TableFields(model)
+        network = try TableFields(model); task = try TableFields(model); session = try TableFields(model)
+        console = try TableFields(model); vgpu = try TableFields(model); gpuGroup = try TableFields(model)
+        let table = { (name: String) throws(FieldResolutionError) -> Int in
+            guard let schema = model.class(named: name) else { throw .noClass(name) }
+            return schema.index
+        }
+        hostMetrics = try table("host_metrics"); hostCPU = try table("host_cpu"); pbd = try table("PBD")
+        pif = try table("PIF"); pifMetrics = try table("PIF_metrics"); message = try table("message"); pci = try table("PCI")
+    }
+}
+
+/// Named-field access, and the table operations, on a class's `TableFields`.
+extension DatabaseState {
+    public func get<Name>(_ table: TableFields<Name>, _ ref: String, _ field: Name) throws(XapiError) -> Value {
+        try value(table.table, ref, table[field])
+    }
+
+    public mutating func set<Name>(_ table: TableFields<Name>, _ ref: String, _ field: Name, _ value: Value) throws(XapiError) {
+        try set(table.table, ref, field: table[field], to: value)
+    }
+
+    /// Writes only if the value differs, so unchanged fields produce no event.
+    public mutating func update<Name>(_ table: TableFields<Name>, _ ref: String, _ field: Name, _ value: Value) throws(XapiError) {
+        let column = table[field]
+        if try self.value(table.table, ref, column) != value {
+            try set(table.table, ref, field: column, to: value)
+        }
+    }
+
+    public func contains<Name>(_ table: TableFields<Name>, _ ref: String) -> Bool { contains(table.table, ref) }
+    public func row<Name>(_ table: TableFields<Name>, _ ref: String) throws(XapiError) -> Row { try row(table.table, ref) }
+    public func refs<Name>(_ table: TableFields<Name>) -> [String] { refs(table.table) }
+    public func rows<Name>(_ table: TableFields<Name>) -> [String: Row] { rows(table.table) }
+    public func count<Name>(_ table: TableFields<Name>) -> Int { count(table.table) }
+    public func ref<Name>(uuid: String, in table: TableFields<Name>) throws(XapiError) -> String { try ref(uuid: uuid, in: table.table) }
+    public func schema<Name>(_ table: TableFields<Name>) -> ClassSchema { schema(table.table) }
+    public func initialFields<Name>(_ table: TableFields<Name>) -> [Value] { initialFields(table.table) }
+    public mutating func insert<Name>(_ table: TableFields<Name>, ref: String, fields: [Value]) throws(XapiError) {
+        try insert(table.table, ref: ref, fields: fields)
+    }
+    public mutating func delete<Name>(_ table: TableFields<Name>, _ ref: String) throws(XapiError) { try delete(table.table, ref) }
+
+    /// A new row with defaults, a fresh uuid and the given fields; returns its ref.
+    @discardableResult
+    public mutating func create<Name>(_ table: TableFields<Name>, _ values: [Name: Value],
+                                      ref: String = Identifiers.ref()) throws(XapiError) -> String {
+        var fields = initialFields(table.table)
+        if let u = schema(table.table).uuidField { fields[u] = .string(Identifiers.uuid()) }
+        for (name, value) in values { fields[table[name]] = value }
+        try insert(table.table, ref: ref, fields: fields)
+        return ref
+    }
+
+    /// The column of a field named at run time (a record's keys); the datamodel must have it.
     public func fieldIndex(_ table: Int, _ field: String) -> Int {
         guard let index = model.classes[table].fieldIndex[field] else {
             preconditionFailure("\(model.classes[table].name) has no field \(field)")
@@ -41,7 +94,7 @@ extension DatabaseState {
         return index
     }
 
-    /// A new row with defaults, a fresh uuid and the given fields; returns its ref.
+    /// A new row from a record given as data (the demo pool's): the datamodel must have every key.
     @discardableResult
     public mutating func create(_ table: Int, _ values: [String: Value], ref: String = Identifiers.ref()) throws(XapiError) -> String {
         var fields = initialFields(table)

@@ -38,7 +38,7 @@ enum EventHandlers {
         let session = call.session!
         let deadline = ContinuousClock.now + timeout(try call.double("timeout"))
         // Task-only subscriptions are never delayed (xapi's `event_from_task_delay` is 0).
-        let paced = !subscription.isOnly(table: call.tables.task)
+        let paced = !subscription.isOnly(table: call.tables.task.table)
         let paceKey = session + "\u{0}" + classes.joined(separator: "\u{0}")
         let configuration = api.configuration
         if paced {

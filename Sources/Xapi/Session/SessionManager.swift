@@ -5,16 +5,6 @@ import XapiDB
 /// unix socket is pre-authenticated as in xapi.
 struct SessionManager: Sendable {
     let tables: Tables
-    /// `session.last_active`, looked up once: validation runs on every call.
-    private let lastActiveField: Int
-
-    init(tables: Tables, model: Datamodel) {
-        self.tables = tables
-        guard let field = model.classes[tables.session].fieldIndex["last_active"] else {
-            preconditionFailure("the datamodel's session class has no last_active field")
-        }
-        lastActiveField = field
-    }
 
     func login(user: String, password: String, originator: String, origin: CallOrigin, api: XenAPI) throws(XapiError) -> String {
         if origin.transport == .tcp {
@@ -28,8 +18,8 @@ struct SessionManager: Sendable {
         let limit = originator.isEmpty ? api.configuration.maxAnonymousSessions : api.configuration.maxSessionsPerOriginator
         return try api.database.write { s throws(XapiError) in
             // Destroy the least recently active sessions of this originator beyond the limit.
-            let originatorField = s.fieldIndex(table, "originator")
-            let activeField = s.fieldIndex(table, "last_active")
+            let originatorField = table[.originator]
+            let activeField = table[.lastActive]
             let same = s.rows(table).filter { $0.value.fields[originatorField] == .string(originator) }
             if same.count >= limit {
                 let oldest = same.sorted { lhs, rhs in
@@ -38,13 +28,13 @@ struct SessionManager: Sendable {
                 for (ref, _) in oldest.prefix(same.count - limit + 1) { try s.delete(table, ref) }
             }
             return try s.create(table, [
-                "this_host": .string(host),
-                "last_active": now,
-                "pool": .bool(false),
-                "is_local_superuser": .bool(true),
-                "auth_user_name": .string(user),
-                "originator": .string(originator),
-                "validation_time": now,
+                .thisHost: .string(host),
+                .lastActive: now,
+                .pool: .bool(false),
+                .isLocalSuperuser: .bool(true),
+                .authUserName: .string(user),
+                .originator: .string(originator),
+                .validationTime: now,
             ])
         }
     }
@@ -65,12 +55,12 @@ struct SessionManager: Sendable {
             guard s.contains(table, session) else { throw .sessionInvalid(session) }
             return try s.row(table, session)
         }
-        let activeField = lastActiveField
+        let activeField = table[.lastActive]
         let now = DateTime.now()
         let refresh = Int64(api.configuration.lastActiveRefreshInterval.components.seconds)
         if now.secondsSinceEpoch - row.fields[activeField].dateValue.secondsSinceEpoch >= refresh {
             api.database.write { s in
-                if s.contains(table, session) { try? s.set(table, session, field: activeField, to: .dateTime(now)) }
+                if s.contains(table, session) { try? s.set(table, session, .lastActive, .dateTime(now)) }
             }
         }
         return row
@@ -81,7 +71,7 @@ struct SessionManager: Sendable {
         let table = tables.session
         let cutoff = DateTime.now().secondsSinceEpoch - Int64(api.configuration.sessionIdleTimeout.components.seconds)
         return api.database.write { s in
-            let activeField = s.fieldIndex(table, "last_active")
+            let activeField = table[.lastActive]
             let idle = s.rows(table).filter { $0.value.fields[activeField].dateValue.secondsSinceEpoch < cutoff }.map(\.key)
             for ref in idle { try? s.delete(table, ref) }
             return idle.count

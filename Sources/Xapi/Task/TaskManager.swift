@@ -28,22 +28,22 @@ public final class TaskManager: Sendable {
             // Beyond the limit the oldest completed tasks go first (xapi's `max_tasks`).
             if s.count(table) >= limit { try Self.trim(&s, table: table, keep: limit - 1) }
             return try s.create(table, [
-                "name_label": .string(label),
-                "name_description": .string(description),
-                "allowed_operations": .array(cancellable ? [.string("cancel")] : []),
-                "created": .dateTime(.now()),
-                "finished": .dateTime(.epoch),
-                "status": .string("pending"),
-                "resident_on": .string(host),
-                "progress": .double(0),
-                "type": .string("<none/>"),
-                "result": .string(""),
+                .nameLabel: .string(label),
+                .nameDescription: .string(description),
+                .allowedOperations: .array(cancellable ? [.string("cancel")] : []),
+                .created: .dateTime(.now()),
+                .finished: .dateTime(.epoch),
+                .status: .string("pending"),
+                .residentOn: .string(host),
+                .progress: .double(0),
+                .type: .string("<none/>"),
+                .result: .string(""),
             ])
         }
     }
 
-    private static func trim(_ s: inout DatabaseState, table: Int, keep: Int) throws(XapiError) {
-        let status = s.fieldIndex(table, "status")
+    private static func trim(_ s: inout DatabaseState, table: TableFields<TaskField>, keep: Int) throws(XapiError) {
+        let status = table[.status]
         let completed = s.rows(table).filter { $0.value.fields[status] != .string("pending") }
             .sorted { $0.value.created < $1.value.created }
         let excess = s.count(table) - keep
@@ -54,8 +54,8 @@ public final class TaskManager: Sendable {
     public func setProgress(_ task: String, _ progress: Double) {
         let table = tables.task
         database.write { s in
-            guard s.contains(table, task), (try? s.get(table, task, "status")) == .string("pending") else { return }
-            try? s.update(table, task, "progress", .double(progress))
+            guard s.contains(table, task), (try? s.get(table, task, .status)) == .string("pending") else { return }
+            try? s.update(table, task, .progress, .double(progress))
         }
     }
 
@@ -63,37 +63,35 @@ public final class TaskManager: Sendable {
         let table = tables.task
         database.write { s in
             guard s.contains(table, task) else { return }
-            try? s.update(table, task, "allowed_operations", .array(cancellable ? [.string("cancel")] : []))
+            try? s.update(table, task, .allowedOperations, .array(cancellable ? [.string("cancel")] : []))
         }
     }
 
     /// Success: progress 1, `result` as xapi's XML-RPC fragment, `finished` now. A task whose
     /// destroy was requested while pending is removed now.
     func complete(_ task: String, result: Value, api: XenAPI) {
-        finish(task, api: api, [
-            "status": .string("success"),
-            "result": .string(result.xmlrpcFragment),
-        ])
+        finish(task, api: api, [.result: .string(result.xmlrpcFragment), .status: .string("success")])
     }
 
     func fail(_ task: String, error: XapiError, api: XenAPI) {
         let cancelled = error.code == "TASK_CANCELLED"
         finish(task, api: api, [
-            "status": .string(cancelled ? "cancelled" : "failure"),
-            "error_info": .array(error.errorDescription.map(Value.string)),
+            .errorInfo: .array(error.errorDescription.map(Value.string)),
+            .status: .string(cancelled ? "cancelled" : "failure"),
         ])
     }
 
-    private func finish(_ task: String, api: XenAPI, _ fields: [String: Value]) {
+    /// Writes `fields` in the order given, between the progress and the finish time.
+    private func finish(_ task: String, api: XenAPI, _ fields: KeyValuePairs<TaskField, Value>) {
         cancelHooks.withLock { _ = $0.removeValue(forKey: task) }
         let table = tables.task
         api.database.write { s in
             guard s.contains(table, task) else { return }
-            try? s.update(table, task, "progress", .double(1))
-            for (name, value) in fields.sorted(by: { $0.key < $1.key }) { try? s.update(table, task, name, value) }
-            try? s.update(table, task, "finished", .dateTime(.now()))
-            try? s.update(table, task, "allowed_operations", .array([]))
-            let operations = (try? s.get(table, task, "current_operations"))?.structureValue ?? Structure()
+            try? s.update(table, task, .progress, .double(1))
+            for (name, value) in fields { try? s.update(table, task, name, value) }
+            try? s.update(table, task, .finished, .dateTime(.now()))
+            try? s.update(table, task, .allowedOperations, .array([]))
+            let operations = (try? s.get(table, task, .currentOperations))?.structureValue ?? Structure()
             if operations.members.contains(where: { $0.value == .string("destroy") }) {
                 try? s.delete(table, task)
             }
@@ -137,7 +135,7 @@ public final class TaskManager: Sendable {
         let table = tables.task
         try api.database.write { s throws(XapiError) in
             _ = try s.row(table, task)
-            try s.set(table, task, "current_operations", .structure([caller ?? "task": .string("cancel")]))
+            try s.set(table, task, .currentOperations, .structure([caller ?? "task": .string("cancel")]))
         }
         let hook = cancelHooks.withLock { $0[task] }
         hook?()
@@ -147,7 +145,7 @@ public final class TaskManager: Sendable {
     public func isCancelling(_ task: String, api: XenAPI) -> Bool {
         let table = tables.task
         return api.database.read { s in
-            guard let operations = (try? s.get(table, task, "current_operations"))?.structureValue else { return false }
+            guard let operations = (try? s.get(table, task, .currentOperations))?.structureValue else { return false }
             return operations.members.contains { $0.value == .string("cancel") }
         }
     }
@@ -161,10 +159,10 @@ public final class TaskManager: Sendable {
     func destroy(_ task: String, api: XenAPI) throws(XapiError) {
         let table = tables.task
         try api.database.write { s throws(XapiError) in
-            if try s.get(table, task, "status") == .string("pending") {
-                var operations = try s.get(table, task, "current_operations").structureValue ?? Structure()
+            if try s.get(table, task, .status) == .string("pending") {
+                var operations = try s.get(table, task, .currentOperations).structureValue ?? Structure()
                 operations["task"] = .string("destroy")
-                try s.set(table, task, "current_operations", .structure(operations))
+                try s.set(table, task, .currentOperations, .structure(operations))
             } else {
                 try s.delete(table, task)
             }
@@ -179,9 +177,9 @@ public final class TaskManager: Sendable {
         let completedCutoff = now - Int64(api.configuration.completedTaskTimeout.components.seconds)
         let pendingCutoff = now - Int64(api.configuration.pendingTaskTimeout.components.seconds)
         return api.database.write { s in
-            let status = s.fieldIndex(table, "status")
-            let finished = s.fieldIndex(table, "finished")
-            let created = s.fieldIndex(table, "created")
+            let status = table[.status]
+            let finished = table[.finished]
+            let created = table[.created]
             var expired: [String] = []
             for (ref, row) in s.rows(table) {
                 if row.fields[status] == .string("pending") {

@@ -24,13 +24,13 @@ enum VDIHandlers {
 
     /// A new VDI of the same size (in `sr`, or the source's SR); snapshots remember their source.
     static func copyVDI(_ vdi: String, _ s: inout DatabaseState, _ t: Tables, snapshot: Bool, sr: String?) throws(XapiError) -> String {
-        let sourceSR = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
+        let sourceSR = try s.get(t.vdi, vdi, .sr).stringValue ?? nullRef
         let targetSR = sr ?? sourceSR
         guard s.contains(t.sr, targetSR) else { throw .handleInvalid(class: "SR", ref: targetSR) }
         let copy = try VMCopies.copyRow(t.vdi, vdi, in: &s, changing: [
-            "SR": .string(targetSR), "location": .string(Identifiers.uuid()), "current_operations": .emptyStructure,
-            "is_a_snapshot": .bool(snapshot), "snapshot_of": .string(snapshot ? vdi : nullRef),
-            "snapshot_time": .dateTime(snapshot ? .now() : .epoch),
+            .sr: .string(targetSR), .location: .string(Identifiers.uuid()), .currentOperations: .emptyStructure,
+            .isASnapshot: .bool(snapshot), .snapshotOf: .string(snapshot ? vdi : nullRef),
+            .snapshotTime: .dateTime(snapshot ? .now() : .epoch),
         ])
         try accountVirtualAllocation(targetSR, in: &s, t)
         return copy
@@ -40,21 +40,21 @@ enum VDIHandlers {
     static func accountVirtualAllocation(_ sr: String, in s: inout DatabaseState, _ t: Tables) throws(XapiError) {
         guard s.contains(t.sr, sr) else { return }
         var total: Int64 = 0
-        for vdi in try s.get(t.sr, sr, "VDIs").refList where s.contains(t.vdi, vdi) {
-            total += try s.get(t.vdi, vdi, "virtual_size").intValue ?? 0
+        for vdi in try s.get(t.sr, sr, .vdis).refList where s.contains(t.vdi, vdi) {
+            total += try s.get(t.vdi, vdi, .virtualSize).intValue ?? 0
         }
-        try s.update(t.sr, sr, "virtual_allocation", .int(total))
+        try s.update(t.sr, sr, .virtualAllocation, .int(total))
     }
 
     /// `VDI.create`: the SR must exist; the VDI gets a location and counts towards the SR.
     static let create: Handler = { call in
         let t = call.tables
-        var fields = try ObjectAPI.constructorFields(t.vdi, record: try call.argument("args"), call: call)
+        var fields = try ObjectAPI.constructorFields(t.vdi.table, record: try call.argument("args"), call: call)
         return .string(try call.database.write { s throws(XapiError) in
-            let sr = fields[s.fieldIndex(t.vdi, "SR")].stringValue ?? nullRef
+            let sr = fields[t.vdi[.sr]].stringValue ?? nullRef
             guard s.contains(t.sr, sr) else { throw .handleInvalid(class: "SR", ref: sr) }
-            fields[s.fieldIndex(t.vdi, "location")] = .string(Identifiers.uuid())
-            fields[s.fieldIndex(t.vdi, "managed")] = .bool(true)
+            fields[t.vdi[.location]] = .string(Identifiers.uuid())
+            fields[t.vdi[.managed]] = .bool(true)
             let ref = Identifiers.ref()
             try s.insert(t.vdi, ref: ref, fields: fields)
             try accountVirtualAllocation(sr, in: &s, t)
@@ -67,11 +67,11 @@ enum VDIHandlers {
         let t = call.tables
         let vdi = try call.string("self")
         try call.database.write { s throws(XapiError) in
-            let vbds = try s.get(t.vdi, vdi, "VBDs").refList.filter { s.contains(t.vbd, $0) }
-            for vbd in vbds where try s.get(t.vbd, vbd, "currently_attached") == .bool(true) {
+            let vbds = try s.get(t.vdi, vdi, .vbds).refList.filter { s.contains(t.vbd, $0) }
+            for vbd in vbds where try s.get(t.vbd, vbd, .currentlyAttached) == .bool(true) {
                 throw .vdiInUse(vdi: vdi, operation: "destroy")
             }
-            let sr = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
+            let sr = try s.get(t.vdi, vdi, .sr).stringValue ?? nullRef
             for vbd in vbds { try s.delete(t.vbd, vbd) }
             try s.delete(t.vdi, vdi)
             try accountVirtualAllocation(sr, in: &s, t)

@@ -19,8 +19,8 @@ enum VGPUHandlers {
             guard s.contains(t.vm, vm) else { throw .handleInvalid(class: "VM", ref: vm) }
             guard s.contains(groups, group) else { throw .handleInvalid(class: "GPU_group", ref: group) }
             if type != nullRef, !s.contains(s.table("VGPU_type"), type) { throw .handleInvalid(class: "VGPU_type", ref: type) }
-            return try s.create(t.vgpu, ["VM": .string(vm), "GPU_group": .string(group), "device": device,
-                                         "other_config": otherConfig, "type": .string(type)])
+            return try s.create(t.vgpu, [.vm: .string(vm), .gpuGroup: .string(group), .device: device,
+                                         .otherConfig: otherConfig, .type: .string(type)])
         })
     }
 
@@ -28,7 +28,7 @@ enum VGPUHandlers {
         let t = call.tables
         let vgpu = try call.string("self")
         try call.database.write { s throws(XapiError) in
-            if try s.get(t.vgpu, vgpu, "currently_attached") == .bool(true) {
+            if try s.get(t.vgpu, vgpu, .currentlyAttached) == .bool(true) {
                 throw .operationNotAllowed("VGPU is currently attached to a running VM")
             }
             try s.delete(t.vgpu, vgpu)

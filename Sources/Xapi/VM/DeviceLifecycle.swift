@@ -7,12 +7,13 @@ import Xenops
 /// is current when the call returns.
 enum DeviceLifecycle {
     /// (VM ref, VM uuid, power state) of a device's VM.
-    private static func owner(_ call: Call, table: Int, _ device: String) throws(XapiError) -> (String, String, String) {
+    private static func owner<Name: DeviceFieldName>(_ call: Call, table: TableFields<Name>,
+                                                     _ device: String) throws(XapiError) -> (String, String, String) {
         let t = call.tables
         return try call.database.read { s throws(XapiError) in
-            let vm = try s.get(table, device, "VM").stringValue ?? nullRef
+            let vm = try s.get(table, device, .vm).stringValue ?? nullRef
             guard s.contains(t.vm, vm) else { throw .handleInvalid(class: "VM", ref: vm) }
-            return (vm, try s.get(t.vm, vm, "uuid").stringValue ?? "", try s.get(t.vm, vm, "power_state").stringValue ?? "")
+            return (vm, try s.get(t.vm, vm, .uuid).stringValue ?? "", try s.get(t.vm, vm, .powerState).stringValue ?? "")
         }
     }
 
@@ -32,7 +33,7 @@ enum DeviceLifecycle {
 
     static func unplugVBD(_ call: Call, force: Bool) async throws -> Value {
         try await hotplug(call, table: call.tables.vbd, attach: false) { s, vbd, uuid, xenops throws(XapiError) in
-            let position = Int(try s.get(call.tables.vbd, vbd, "userdevice").stringValue ?? "") ?? 0
+            let position = Int(try s.get(call.tables.vbd, vbd, .userdevice).stringValue ?? "") ?? 0
             return xenops.vbd.unplug(DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position)), force: force)
         }
     }
@@ -47,20 +48,20 @@ enum DeviceLifecycle {
 
     static func unplugVIF(_ call: Call, force: Bool) async throws -> Value {
         try await hotplug(call, table: call.tables.vif, attach: false) { s, vif, uuid, xenops throws(XapiError) in
-            xenops.vif.unplug(DeviceID(vm: uuid, device: try s.get(call.tables.vif, vif, "device").stringValue ?? "0"), force: force)
+            xenops.vif.unplug(DeviceID(vm: uuid, device: try s.get(call.tables.vif, vif, .device).stringValue ?? "0"), force: force)
         }
     }
 
     /// Hot-plug (`attach`) or unplug of a device of a running VM: `queue` hands the device to
     /// Xenops and returns the task; the VM is refreshed behind a barrier afterwards.
-    private static func hotplug(_ call: Call, table: Int, attach: Bool,
+    private static func hotplug<Name: DeviceFieldName>(_ call: Call, table: TableFields<Name>, attach: Bool,
                                 _ queue: (DatabaseState, String, String, Xenops) throws(XapiError) -> String) async throws -> Value {
         let bridge = try Lifecycle.bridge(call)
         let device = try call.string("self")
         let (vm, uuid, power) = try owner(call, table: table, device)
         try requireRunning(vm, power)
         let task = try call.database.read { s throws(XapiError) -> String in
-            let attached = try s.get(table, device, "currently_attached") == .bool(true)
+            let attached = try s.get(table, device, .currentlyAttached) == .bool(true)
             if attach, attached { throw .deviceAlreadyAttached(device: device) }
             if !attach, !attached { throw .deviceAlreadyDetached(device: device) }
             return try queue(s, device, uuid, bridge.xenops)
@@ -85,9 +86,9 @@ enum DeviceLifecycle {
         let (vm, uuid, power) = try owner(call, table: t.vbd, vbd)
         let (device, disk) = try call.database.read { s throws(XapiError) -> (DeviceID, Disk?) in
             guard s.contains(t.vdi, vdi) else { throw .handleInvalid(class: "VDI", ref: vdi) }
-            guard try s.get(t.vbd, vbd, "type") == .string("CD") else { throw .vbdNotRemovableMedia(vbd: vbd) }
-            guard try s.get(t.vbd, vbd, "empty") == .bool(true) else { throw .vbdNotEmpty(vbd: vbd) }
-            let position = Int(try s.get(t.vbd, vbd, "userdevice").stringValue ?? "") ?? 0
+            guard try s.get(t.vbd, vbd, .type) == .string("CD") else { throw .vbdNotRemovableMedia(vbd: vbd) }
+            guard try s.get(t.vbd, vbd, .empty) == .bool(true) else { throw .vbdNotEmpty(vbd: vbd) }
+            let position = Int(try s.get(t.vbd, vbd, .userdevice).stringValue ?? "") ?? 0
             return (DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position)), try XenopsMetadata.disk(of: vdi, in: s, tables: t))
         }
         try await foreground(call, vm: uuid) {
@@ -95,8 +96,8 @@ enum DeviceLifecycle {
                 try await bridge.sync(bridge.xenops.vbd.insert(device, disk), xapiTask: call.task, vm: vm, device: vbd)
             }
             try call.database.write { s throws(XapiError) in
-                try s.set(t.vbd, vbd, "VDI", .string(vdi))
-                try s.set(t.vbd, vbd, "empty", .bool(false))
+                try s.set(t.vbd, vbd, .vdi, .string(vdi))
+                try s.set(t.vbd, vbd, .empty, .bool(false))
                 DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
             }
             if power == "Running", let bridge = call.api.bridge { await bridge.refresh(vm: uuid) }
@@ -109,9 +110,9 @@ enum DeviceLifecycle {
         let vbd = try call.string("vbd")
         let (vm, uuid, power) = try owner(call, table: t.vbd, vbd)
         let device = try call.database.read { s throws(XapiError) -> DeviceID in
-            guard try s.get(t.vbd, vbd, "type") == .string("CD") else { throw .vbdNotRemovableMedia(vbd: vbd) }
-            guard try s.get(t.vbd, vbd, "empty") == .bool(false) else { throw .vbdIsEmpty(vbd: vbd) }
-            let position = Int(try s.get(t.vbd, vbd, "userdevice").stringValue ?? "") ?? 0
+            guard try s.get(t.vbd, vbd, .type) == .string("CD") else { throw .vbdNotRemovableMedia(vbd: vbd) }
+            guard try s.get(t.vbd, vbd, .empty) == .bool(false) else { throw .vbdIsEmpty(vbd: vbd) }
+            let position = Int(try s.get(t.vbd, vbd, .userdevice).stringValue ?? "") ?? 0
             return DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position))
         }
         try await foreground(call, vm: uuid) {
@@ -119,8 +120,8 @@ enum DeviceLifecycle {
                 try await bridge.sync(bridge.xenops.vbd.eject(device), xapiTask: call.task, vm: vm, device: vbd)
             }
             try call.database.write { s throws(XapiError) in
-                try s.set(t.vbd, vbd, "VDI", .string(nullRef))
-                try s.set(t.vbd, vbd, "empty", .bool(true))
+                try s.set(t.vbd, vbd, .vdi, .string(nullRef))
+                try s.set(t.vbd, vbd, .empty, .bool(true))
                 DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
             }
             if power == "Running", let bridge = call.api.bridge { await bridge.refresh(vm: uuid) }
@@ -129,3 +130,12 @@ enum DeviceLifecycle {
     }
 
 }
+
+/// The fields VBDs and VIFs share, for the code that plugs either.
+protocol DeviceFieldName: FieldName {
+    static var vm: Self { get }
+    static var currentlyAttached: Self { get }
+}
+
+extension VBDField: DeviceFieldName {}
+extension VIFField: DeviceFieldName {}

@@ -27,7 +27,7 @@ enum Lifecycle {
 
     static func uuid(_ call: Call, _ vm: String) throws(XapiError) -> String {
         let t = call.tables
-        return try call.database.read { s throws(XapiError) in try s.get(t.vm, vm, "uuid").stringValue ?? "" }
+        return try call.database.read { s throws(XapiError) in try s.get(t.vm, vm, .uuid).stringValue ?? "" }
     }
 
     /// xapi's start: push the metadata, queue start and (unless paused) unpause on the VM's
@@ -39,11 +39,11 @@ enum Lifecycle {
         try await call.withVMOperation(vm, operation) {
             let (metadata, uuid) = try call.database.write { s throws(XapiError) in
                 // A start clears what the previous run's guest agent reported.
-                if let guestMetrics = try s.get(t.vm, vm, "guest_metrics").stringValue, s.contains(t.vmGuestMetrics, guestMetrics) {
+                if let guestMetrics = try s.get(t.vm, vm, .guestMetrics).stringValue, s.contains(t.vmGuestMetrics, guestMetrics) {
                     try s.delete(t.vmGuestMetrics, guestMetrics)
                 }
-                try s.update(t.vm, vm, "guest_metrics", .string(nullRef))
-                return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, "uuid").stringValue ?? "")
+                try s.update(t.vm, vm, .guestMetrics, .string(nullRef))
+                return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
             }
             await bridge.waitUntilRunning()
             bridge.push(metadata)
@@ -68,8 +68,8 @@ enum Lifecycle {
         let t = call.tables
         let host = call.api.localHost()
         try call.database.write { s throws(XapiError) in
-            try s.update(t.vm, vm, "resident_on", .string(host))
-            try s.update(t.vm, vm, "scheduled_to_be_resident_on", .string(nullRef))
+            try s.update(t.vm, vm, .residentOn, .string(host))
+            try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(nullRef))
         }
     }
 
@@ -81,8 +81,8 @@ enum Lifecycle {
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
             let (power, uuid, delay) = try call.database.read { s throws(XapiError) in
-                (try s.get(t.vm, vm, "power_state").stringValue ?? "", try s.get(t.vm, vm, "uuid").stringValue ?? "",
-                 try s.get(t.vm, vm, "shutdown_delay").intValue ?? 0)
+                (try s.get(t.vm, vm, .powerState).stringValue ?? "", try s.get(t.vm, vm, .uuid).stringValue ?? "",
+                 try s.get(t.vm, vm, .shutdownDelay).intValue ?? 0)
             }
             if power == "Suspended" {
                 // No domain: forget the suspend image and the metadata, as xapi's hard_shutdown does.
@@ -130,19 +130,19 @@ enum Lifecycle {
         try await call.withVMOperation(vm, "suspend") {
             let uuid = try call.database.write { s throws(XapiError) -> String in
                 let pool = s.refs(t.pool).first ?? nullRef
-                var sr = try s.get(t.vm, vm, "suspend_SR").stringValue ?? nullRef
-                if !s.contains(t.sr, sr) { sr = (try? s.get(t.pool, pool, "suspend_image_SR").stringValue) ?? nullRef }
-                if !s.contains(t.sr, sr) { sr = (try? s.get(t.pool, pool, "default_SR").stringValue) ?? nullRef }
+                var sr = try s.get(t.vm, vm, .suspendSR).stringValue ?? nullRef
+                if !s.contains(t.sr, sr) { sr = (try? s.get(t.pool, pool, .suspendImageSR).stringValue) ?? nullRef }
+                if !s.contains(t.sr, sr) { sr = (try? s.get(t.pool, pool, .defaultSR).stringValue) ?? nullRef }
                 guard s.contains(t.sr, sr) else { throw .vmRequiresSR(vm: vm, sr: sr) }
-                let name = try s.get(t.vm, vm, "name_label").stringValue ?? ""
+                let name = try s.get(t.vm, vm, .nameLabel).stringValue ?? ""
                 let vdi = try s.create(t.vdi, [
-                    "name_label": .string("Suspend image for \(name)"), "SR": .string(sr), "type": .string("suspend"),
-                    "virtual_size": try s.get(t.vm, vm, "memory_static_max"), "location": .string(Identifiers.uuid()),
-                    "managed": .bool(true), "other_config": .emptyStructure,
+                    .nameLabel: .string("Suspend image for \(name)"), .sr: .string(sr), .type: .string("suspend"),
+                    .virtualSize: try s.get(t.vm, vm, .memoryStaticMax), .location: .string(Identifiers.uuid()),
+                    .managed: .bool(true), .otherConfig: .emptyStructure,
                 ])
                 try VDIHandlers.accountVirtualAllocation(sr, in: &s, t)
-                try s.set(t.vm, vm, "suspend_VDI", .string(vdi))
-                return try s.get(t.vm, vm, "uuid").stringValue ?? ""
+                try s.set(t.vm, vm, .suspendVDI, .string(vdi))
+                return try s.get(t.vm, vm, .uuid).stringValue ?? ""
             }
             try await bridge.sync(bridge.xenops.vm.suspend(uuid), xapiTask: call.task, vm: vm)
             await bridge.barrier(vm: uuid)
@@ -156,7 +156,7 @@ enum Lifecycle {
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
             let (metadata, uuid) = try call.database.read { s throws(XapiError) in
-                (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, "uuid").stringValue ?? "")
+                (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
             }
             await bridge.waitUntilRunning()
             bridge.push(metadata)
@@ -177,13 +177,13 @@ enum Lifecycle {
     }
 
     static func discardSuspendImage(_ vm: String, in s: inout DatabaseState, tables t: Tables) throws(XapiError) {
-        let vdi = try s.get(t.vm, vm, "suspend_VDI").stringValue ?? nullRef
+        let vdi = try s.get(t.vm, vm, .suspendVDI).stringValue ?? nullRef
         if s.contains(t.vdi, vdi) {
-            let sr = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
+            let sr = try s.get(t.vdi, vdi, .sr).stringValue ?? nullRef
             try s.delete(t.vdi, vdi)
             try VDIHandlers.accountVirtualAllocation(sr, in: &s, t)
         }
-        try s.update(t.vm, vm, "suspend_VDI", .string(nullRef))
+        try s.update(t.vm, vm, .suspendVDI, .string(nullRef))
     }
 
     /// An operation that is one xenops task followed by a barrier (pause, unpause).
@@ -203,8 +203,8 @@ enum Lifecycle {
         let t = call.tables
         let vm = try call.string("vm")
         try call.database.write { s throws(XapiError) in
-            if try s.get(t.vm, vm, "is_control_domain") == .bool(true) { throw .cannotResetControlDomain(vm: vm) }
-            try s.update(t.vm, vm, "current_operations", .emptyStructure)
+            if try s.get(t.vm, vm, .isControlDomain) == .bool(true) { throw .cannotResetControlDomain(vm: vm) }
+            try s.update(t.vm, vm, .currentOperations, .emptyStructure)
             try discardSuspendImage(vm, in: &s, tables: t)
             try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t)
         }

@@ -37,8 +37,8 @@ enum VMCopies {
                      in s: inout DatabaseState, tables t: Tables) throws(XapiError) -> String {
         let schema = s.schema(t.vm)
         var fields = try s.row(t.vm, source).fields
-        func set(_ name: String, _ value: Value) { fields[s.fieldIndex(t.vm, name)] = value }
-        func get(_ name: String) -> Value { fields[s.fieldIndex(t.vm, name)] }
+        func set(_ name: VMField, _ value: Value) { fields[t.vm[name]] = value }
+        func get(_ name: VMField) -> Value { fields[t.vm[name]] }
         // Derived sets start empty; the relations refill them as children are created.
         for field in schema.fields {
             switch field.relation {
@@ -48,52 +48,52 @@ enum VMCopies {
         }
         let isSnapshot: Bool
         if case .snapshot = mode { isSnapshot = true } else { isSnapshot = false }
-        let sourceIsTemplate = get("is_a_template").boolValue ?? false
-        let sourceIsSnapshot = get("is_a_snapshot").boolValue ?? false
-        set("uuid", .string(Identifiers.uuid()))
-        set("name_label", .string(newName))
-        set("power_state", .string("Halted"))
-        set("current_operations", .emptyStructure)
-        set("allowed_operations", .emptyArray)
-        set("domid", .int(-1))
-        set("resident_on", .string(nullRef))
-        set("scheduled_to_be_resident_on", .string(nullRef))
-        set("guest_metrics", .string(nullRef))
-        set("suspend_VDI", .string(nullRef))
-        set("is_default_template", .bool(false))
-        set("is_control_domain", .bool(false))
+        let sourceIsTemplate = get(.isATemplate).boolValue ?? false
+        let sourceIsSnapshot = get(.isASnapshot).boolValue ?? false
+        set(.uuid, .string(Identifiers.uuid()))
+        set(.nameLabel, .string(newName))
+        set(.powerState, .string("Halted"))
+        set(.currentOperations, .emptyStructure)
+        set(.allowedOperations, .emptyArray)
+        set(.domid, .int(-1))
+        set(.residentOn, .string(nullRef))
+        set(.scheduledToBeResidentOn, .string(nullRef))
+        set(.guestMetrics, .string(nullRef))
+        set(.suspendVDI, .string(nullRef))
+        set(.isDefaultTemplate, .bool(false))
+        set(.isControlDomain, .bool(false))
         // A copy of a template or of a snapshot is a template; snapshots are templates too.
-        set("is_a_template", .bool(isSnapshot || sourceIsTemplate || sourceIsSnapshot))
-        set("is_a_snapshot", .bool(isSnapshot))
-        set("snapshot_of", .string(isSnapshot ? source : nullRef))
-        set("snapshot_time", .dateTime(isSnapshot ? .now() : .epoch))
-        set("parent", .string(isSnapshot ? nullRef : source))
-        var otherConfig = get("other_config").structureValue ?? Structure()
+        set(.isATemplate, .bool(isSnapshot || sourceIsTemplate || sourceIsSnapshot))
+        set(.isASnapshot, .bool(isSnapshot))
+        set(.snapshotOf, .string(isSnapshot ? source : nullRef))
+        set(.snapshotTime, .dateTime(isSnapshot ? .now() : .epoch))
+        set(.parent, .string(isSnapshot ? nullRef : source))
+        var otherConfig = get(.otherConfig).structureValue ?? Structure()
         otherConfig["default_template"] = nil
         if !isSnapshot { otherConfig["mac_seed"] = .string(Identifiers.uuid()) }
-        set("other_config", .structure(otherConfig))
-        let metrics = try s.create(t.vmMetrics, ["install_time": .dateTime(.now()), "last_updated": .dateTime(.now())])
-        set("metrics", .string(metrics))
+        set(.otherConfig, .structure(otherConfig))
+        let metrics = try s.create(t.vmMetrics, [.installTime: .dateTime(.now()), .lastUpdated: .dateTime(.now())])
+        set(.metrics, .string(metrics))
         let vm = Identifiers.ref()
         try s.insert(t.vm, ref: vm, fields: fields)
 
-        for vbd in try s.get(t.vm, source, "VBDs").refList where s.contains(t.vbd, vbd) {
-            let vdi = try s.get(t.vbd, vbd, "VDI").stringValue ?? nullRef
-            let isDisk = try s.get(t.vbd, vbd, "type") == .string("Disk")
+        for vbd in try s.get(t.vm, source, .vbds).refList where s.contains(t.vbd, vbd) {
+            let vdi = try s.get(t.vbd, vbd, .vdi).stringValue ?? nullRef
+            let isDisk = try s.get(t.vbd, vbd, .type) == .string("Disk")
             var newVDI = vdi
             if isDisk, s.contains(t.vdi, vdi) {
                 if case .snapshot(let ignored) = mode, ignored.contains(vdi) { continue }
                 newVDI = try VDIHandlers.copyVDI(vdi, &s, t, snapshot: isSnapshot, sr: targetSR)
             }
             try copyRow(t.vbd, vbd, in: &s, changing: [
-                "VM": .string(vm), "VDI": .string(newVDI), "currently_attached": .bool(false),
-                "current_operations": .emptyStructure, "device": .string(""),
+                .vm: .string(vm), .vdi: .string(newVDI), .currentlyAttached: .bool(false),
+                .currentOperations: .emptyStructure, .device: .string(""),
             ])
         }
-        for vif in try s.get(t.vm, source, "VIFs").refList where s.contains(t.vif, vif) {
-            var changes: [String: Value] = ["VM": .string(vm), "currently_attached": .bool(false),
-                                            "current_operations": .emptyStructure]
-            if !isSnapshot { changes["MAC"] = .string(randomMAC()) }
+        for vif in try s.get(t.vm, source, .vifs).refList where s.contains(t.vif, vif) {
+            var changes: [VIFField: Value] = [.vm: .string(vm), .currentlyAttached: .bool(false),
+                                              .currentOperations: .emptyStructure]
+            if !isSnapshot { changes[.mac] = .string(randomMAC()) }
             try copyRow(t.vif, vif, in: &s, changing: changes)
         }
         VMOperations.refresh(vm: vm, in: &s, tables: t)
@@ -102,14 +102,15 @@ enum VMCopies {
 
     /// A copy of a row with a fresh uuid and the given changes; derived sets start empty.
     @discardableResult
-    static func copyRow(_ table: Int, _ ref: String, in s: inout DatabaseState, changing changes: [String: Value]) throws(XapiError) -> String {
+    static func copyRow<Name>(_ table: TableFields<Name>, _ ref: String, in s: inout DatabaseState,
+                              changing changes: [Name: Value]) throws(XapiError) -> String {
         var fields = try s.row(table, ref).fields
         let schema = s.schema(table)
         for field in schema.fields {
             if case .reverseSet = field.relation { fields[field.index] = .array([]) }
         }
         if let u = schema.uuidField { fields[u] = .string(Identifiers.uuid()) }
-        for (name, value) in changes { fields[s.fieldIndex(table, name)] = value }
+        for (name, value) in changes { fields[table[name]] = value }
         let copy = Identifiers.ref()
         try s.insert(table, ref: copy, fields: fields)
         return copy
@@ -128,26 +129,26 @@ enum VMCopies {
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, "provision") {
             try call.database.write { s throws(XapiError) in
-                var otherConfig = try s.get(t.vm, vm, "other_config").structureValue ?? Structure()
+                var otherConfig = try s.get(t.vm, vm, .otherConfig).structureValue ?? Structure()
                 let disks = try ProvisionSpec.parse(otherConfig["disks"]?.stringValue ?? "<provision/>")
-                try s.set(t.vm, vm, "is_a_template", .bool(false))
-                let defaultSR = s.refs(t.pool).first.flatMap { try? s.get(t.pool, $0, "default_SR").stringValue } ?? nullRef
+                try s.set(t.vm, vm, .isATemplate, .bool(false))
+                let defaultSR = s.refs(t.pool).first.flatMap { try? s.get(t.pool, $0, .defaultSR).stringValue } ?? nullRef
                 for disk in disks {
                     var sr = defaultSR
                     if !disk.sr.isEmpty { sr = try s.ref(uuid: disk.sr, in: t.sr) }
                     guard s.contains(t.sr, sr) else { throw .handleInvalid(class: "SR", ref: sr) }
                     let vdi = try s.create(t.vdi, [
-                        "name_label": .string("\(try s.get(t.vm, vm, "name_label").stringValue ?? "") \(disk.device)"),
-                        "SR": .string(sr), "virtual_size": .int(disk.size), "type": .string(disk.type),
-                        "location": .string(Identifiers.uuid()), "managed": .bool(true), "other_config": .emptyStructure,
+                        .nameLabel: .string("\(try s.get(t.vm, vm, .nameLabel).stringValue ?? "") \(disk.device)"),
+                        .sr: .string(sr), .virtualSize: .int(disk.size), .type: .string(disk.type),
+                        .location: .string(Identifiers.uuid()), .managed: .bool(true), .otherConfig: .emptyStructure,
                     ])
                     try VDIHandlers.accountVirtualAllocation(sr, in: &s, t)
-                    try s.create(t.vbd, DemoPool.vbdFields(vm: vm, vdi: vdi, userdevice: disk.device, type: "Disk",
+                    try s.create(t.vbd.table, DemoPool.vbdFields(vm: vm, vdi: vdi, userdevice: disk.device, type: "Disk",
                                                            mode: "RW", bootable: disk.bootable)
                                     + ["other_config": .structure(["owner": .string("true")])])
                 }
                 otherConfig["disks"] = nil
-                try s.set(t.vm, vm, "other_config", .structure(otherConfig))
+                try s.set(t.vm, vm, .otherConfig, .structure(otherConfig))
             }
         }
         return .emptyString

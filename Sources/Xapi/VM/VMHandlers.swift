@@ -8,19 +8,19 @@ enum VMHandlers {
     /// a `mac_seed`, Halted unless created Suspended, and fresh `allowed_operations`.
     static let create: Handler = { call in
         let t = call.tables
-        var fields = try ObjectAPI.constructorFields(t.vm, record: try call.argument("args"), call: call)
+        var fields = try ObjectAPI.constructorFields(t.vm.table, record: try call.argument("args"), call: call)
         let ref = Identifiers.ref()
         try call.database.write { s throws(XapiError) in
-            func set(_ name: String, _ value: Value) { fields[s.fieldIndex(t.vm, name)] = value }
-            let metrics = try s.create(t.vmMetrics, ["install_time": .dateTime(.now()), "last_updated": .dateTime(.now())])
-            set("metrics", .string(metrics))
-            set("guest_metrics", .string(nullRef))
-            set("domid", .int(-1))
-            set("resident_on", .string(nullRef))
-            if fields[s.fieldIndex(t.vm, "power_state")] != .string("Suspended") { set("power_state", .string("Halted")) }
-            var otherConfig = fields[s.fieldIndex(t.vm, "other_config")].structureValue ?? Structure()
+            func set(_ name: VMField, _ value: Value) { fields[t.vm[name]] = value }
+            let metrics = try s.create(t.vmMetrics, [.installTime: .dateTime(.now()), .lastUpdated: .dateTime(.now())])
+            set(.metrics, .string(metrics))
+            set(.guestMetrics, .string(nullRef))
+            set(.domid, .int(-1))
+            set(.residentOn, .string(nullRef))
+            if fields[t.vm[.powerState]] != .string("Suspended") { set(.powerState, .string("Halted")) }
+            var otherConfig = fields[t.vm[.otherConfig]].structureValue ?? Structure()
             if otherConfig["mac_seed"] == nil { otherConfig["mac_seed"] = .string(Identifiers.uuid()) }
-            set("other_config", .structure(otherConfig))
+            set(.otherConfig, .structure(otherConfig))
             try s.insert(t.vm, ref: ref, fields: fields)
             VMOperations.refresh(vm: ref, in: &s, tables: t)
         }
@@ -40,12 +40,12 @@ enum VMHandlers {
     }
 
     static func destroyVM(_ vm: String, in s: inout DatabaseState, tables t: Tables) throws(XapiError) {
-        for (table, field) in [(t.vbd, "VBDs"), (t.vif, "VIFs"), (t.vgpu, "VGPUs"), (t.console, "consoles")] {
+        for (table, field) in [(t.vbd.table, VMField.vbds), (t.vif.table, .vifs), (t.vgpu.table, .vgpus), (t.console.table, .consoles)] {
             for child in try s.get(t.vm, vm, field).refList where s.contains(table, child) {
                 try s.delete(table, child)
             }
         }
-        for (table, field) in [(t.vmMetrics, "metrics"), (t.vmGuestMetrics, "guest_metrics")] {
+        for (table, field) in [(t.vmMetrics.table, VMField.metrics), (t.vmGuestMetrics.table, .guestMetrics)] {
             if let ref = try s.get(t.vm, vm, field).stringValue, s.contains(table, ref) { try s.delete(table, ref) }
         }
         try s.delete(t.vm, vm)

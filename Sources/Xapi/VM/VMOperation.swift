@@ -10,17 +10,17 @@ extension Call {
         let key = task ?? Identifiers.ref()
         let uuid = try database.write { s throws(XapiError) -> String in
             if let error = VMOperations.check(op, vm: vm, strict: false, in: s, tables: t) { throw error }
-            var current = try s.get(t.vm, vm, "current_operations").structureValue ?? Structure()
+            var current = try s.get(t.vm, vm, .currentOperations).structureValue ?? Structure()
             current[key] = .string(op)
-            try s.set(t.vm, vm, "current_operations", .structure(current))
+            try s.set(t.vm, vm, .currentOperations, .structure(current))
             VMOperations.refresh(vm: vm, in: &s, tables: t)
-            return try s.get(t.vm, vm, "uuid").stringValue ?? ""
+            return try s.get(t.vm, vm, .uuid).stringValue ?? ""
         }
         defer {
             database.write { s in
-                guard s.contains(t.vm, vm), var current = (try? s.get(t.vm, vm, "current_operations"))?.structureValue else { return }
+                guard s.contains(t.vm, vm), var current = (try? s.get(t.vm, vm, .currentOperations))?.structureValue else { return }
                 current[key] = nil
-                try? s.set(t.vm, vm, "current_operations", .structure(current))
+                try? s.set(t.vm, vm, .currentOperations, .structure(current))
                 VMOperations.refresh(vm: vm, in: &s, tables: t)
             }
         }

@@ -69,16 +69,16 @@ public enum VMOperations {
     /// features an operation needs the guest's help for (used for `allowed_operations`).
     public static func check(_ op: String, vm: String, strict: Bool, in s: DatabaseState, tables: Tables) -> XapiError? {
         guard let row = try? s.row(tables.vm, vm) else { return .handleInvalid(class: "VM", ref: vm) }
-        func field(_ name: String) -> Value { row.fields[s.fieldIndex(tables.vm, name)] }
-        let powerState = field("power_state").stringValue ?? "Halted"
-        let isTemplate = field("is_a_template").boolValue ?? false
-        let isSnapshot = field("is_a_snapshot").boolValue ?? false
-        let isControlDomain = field("is_control_domain").boolValue ?? false
-        let current = field("current_operations").structureValue ?? Structure()
-        let otherConfig = field("other_config").structureValue ?? Structure()
-        let platform = field("platform").structureValue ?? Structure()
+        func field(_ name: VMField) -> Value { row.fields[tables.vm[name]] }
+        let powerState = field(.powerState).stringValue ?? "Halted"
+        let isTemplate = field(.isATemplate).boolValue ?? false
+        let isSnapshot = field(.isASnapshot).boolValue ?? false
+        let isControlDomain = field(.isControlDomain).boolValue ?? false
+        let current = field(.currentOperations).structureValue ?? Structure()
+        let otherConfig = field(.otherConfig).structureValue ?? Structure()
+        let platform = field(.platform).structureValue ?? Structure()
 
-        if let reason = field("blocked_operations").structureValue?[op] {
+        if let reason = field(.blockedOperations).structureValue?[op] {
             return .operationBlocked(ref: vm, code: reason.stringValue ?? "")
         }
         let states = allowedPowerStates(op, isControlDomain: isControlDomain, isSnapshot: isSnapshot)
@@ -95,7 +95,7 @@ public enum VMOperations {
                                              task: "{" + running.map(\.key).joined(separator: ",") + "}")
         }
         if isTemplate, !isSnapshot {
-            let isDefault = (field("is_default_template").boolValue ?? false) || isTrue(otherConfig["default_template"])
+            let isDefault = (field(.isDefaultTemplate).boolValue ?? false) || isTrue(otherConfig["default_template"])
             let templateOperations: Set<String> = ["changing_dynamic_range", "changing_static_range", "changing_memory_limits",
                                                    "changing_shadow_memory", "changing_VCPUs", "changing_NVRAM", "clone",
                                                    "copy", "export", "metadata_export", "provision"]
@@ -119,18 +119,18 @@ public enum VMOperations {
             return error
         }
         if op == "snapshot_with_quiesce" { return .vmSnapshotWithQuiesceNotSupported(vm: vm) }
-        if mobilityOps.contains(op), !field("attached_PCIs").refList.isEmpty { return .vmHasPCIAttached(vm: vm) }
-        if !field("VGPUs").refList.isEmpty {
+        if mobilityOps.contains(op), !field(.attachedPCIs).refList.isEmpty { return .vmHasPCIAttached(vm: vm) }
+        if !field(.vgpus).refList.isEmpty {
             let blocked = op == "migrate_send" ? powerState != "Halted"
                 : op == "checkpoint" ? powerState != "Suspended"
                 : op == "pool_migrate" || op == "suspend"
             if blocked { return .vmHasVGPU(vm: vm) }
         }
-        if ["suspend", "snapshot", "checkpoint", "migrate_send", "pool_migrate"].contains(op), !field("VUSBs").refList.isEmpty {
+        if ["suspend", "snapshot", "checkpoint", "migrate_send", "pool_migrate"].contains(op), !field(.vusbs).refList.isEmpty {
             return .vmHasVUSBs(vm: vm)
         }
         if op == "query_services", !isTrue(otherConfig["is_system_domain"]) { return .notSystemDomain(vm: vm) }
-        if op == "create_vtpm", case let vtpms = field("VTPMs").refList, !vtpms.isEmpty {
+        if op == "create_vtpm", case let vtpms = field(.vtpms).refList, !vtpms.isEmpty {
             return .vtpmMaxAmountReached(count: vtpms.count)
         }
         return nil
@@ -141,11 +141,11 @@ public enum VMOperations {
     private static func checkFeature(_ op: String, vm: String, powerState: String, strict: Bool, row: Row,
                                      in s: DatabaseState, tables: Tables) -> XapiError? {
         let isLive = powerState == "Running" || powerState == "Paused"
-        let guestMetrics = row.fields[s.fieldIndex(tables.vm, "guest_metrics")].stringValue ?? nullRef
-        let other = (try? s.get(tables.vmGuestMetrics, guestMetrics, "other"))?.structureValue ?? Structure()
-        let drivers = (try? s.get(tables.vmGuestMetrics, guestMetrics, "PV_drivers_version"))?.structureValue ?? Structure()
-        let metrics = row.fields[s.fieldIndex(tables.vm, "metrics")].stringValue ?? nullRef
-        let domainType = (try? s.get(tables.vmMetrics, metrics, "current_domain_type"))?.stringValue ?? "unspecified"
+        let guestMetrics = row.fields[tables.vm[.guestMetrics]].stringValue ?? nullRef
+        let other = (try? s.get(tables.vmGuestMetrics, guestMetrics, .other))?.structureValue ?? Structure()
+        let drivers = (try? s.get(tables.vmGuestMetrics, guestMetrics, .pvDriversVersion))?.structureValue ?? Structure()
+        let metrics = row.fields[tables.vm[.metrics]].stringValue ?? nullRef
+        let domainType = (try? s.get(tables.vmMetrics, metrics, .currentDomainType))?.stringValue ?? "unspecified"
         let bootedPV = ["pv", "pv_in_pvh", "pvh"].contains(domainType)
         let hasDrivers = drivers["major"] != nil && drivers["minor"] != nil
         let implicitSupport = !isLive || bootedPV || hasDrivers
@@ -177,7 +177,7 @@ public enum VMOperations {
     public static func refresh(vm: String, in s: inout DatabaseState, tables: Tables) {
         guard s.contains(tables.vm, vm) else { return }
         let allowed = Value.array(allowed(vm: vm, in: s, tables: tables).map(Value.string))
-        try? s.update(tables.vm, vm, "allowed_operations", allowed)
+        try? s.update(tables.vm, vm, .allowedOperations, allowed)
     }
 
     private static func isTrue(_ value: Value?) -> Bool {

@@ -29,35 +29,35 @@ extension XenopsBridge {
         // allowed_operations depends on the VM's row, its metrics' domain type and its guest
         // metrics' drivers and features: recomputed only when one of those changed, not for a
         // guest agent's heartbeat (`data/updated` moves only `last_updated`).
-        let metricsRef = try s.get(t.vm, vm, "metrics").stringValue ?? nullRef
+        let metricsRef = try s.get(t.vm, vm, .metrics).stringValue ?? nullRef
         let before = (try s.row(t.vm, vm).modified, (try? s.row(t.vmMetrics, metricsRef))?.modified)
         let powerState = state.powerState.rawValue
-        if try s.get(t.vm, vm, "power_state").stringValue != powerState {
+        if try s.get(t.vm, vm, .powerState).stringValue != powerState {
             // xenopsd keeps the metadata of a halted VM here (xapi deletes it); the next start
             // pushes it again, and removal could race that push.
             try PowerStates.forceReset(vm, to: powerState, in: &s, tables: t)
         }
         let live = state.powerState == .running || state.powerState == .paused
-        try s.update(t.vm, vm, "domid", .int(live ? Int64(state.domids.first ?? -1) : -1))
+        try s.update(t.vm, vm, .domid, .int(live ? Int64(state.domids.first ?? -1) : -1))
         if live {
-            try s.update(t.vm, vm, "memory_target", .int(state.memoryTarget))
+            try s.update(t.vm, vm, .memoryTarget, .int(state.memoryTarget))
             try syncConsoles(vm, state.consoles, in: &s)
         }
-        if let metrics = try s.get(t.vm, vm, "metrics").stringValue, s.contains(t.vmMetrics, metrics) {
-            try s.update(t.vmMetrics, metrics, "state", .array(live ? [.string(state.powerState == .paused ? "paused" : "running")] : []))
+        if let metrics = try s.get(t.vm, vm, .metrics).stringValue, s.contains(t.vmMetrics, metrics) {
+            try s.update(t.vmMetrics, metrics, .state, .array(live ? [.string(state.powerState == .paused ? "paused" : "running")] : []))
             if live {
-                try s.update(t.vmMetrics, metrics, "memory_actual", .int(state.memoryActual))
-                try s.update(t.vmMetrics, metrics, "VCPUs_number", .int(Int64(state.vcpuTarget)))
-                try s.update(t.vmMetrics, metrics, "hvm", .bool(state.hvm))
-                try s.update(t.vmMetrics, metrics, "nomigrate", .bool(state.nomigrate))
-                try s.update(t.vmMetrics, metrics, "nested_virt", .bool(state.nestedVirt))
-                try s.update(t.vmMetrics, metrics, "current_domain_type", .string(domainType(state.domainType)))
+                try s.update(t.vmMetrics, metrics, .memoryActual, .int(state.memoryActual))
+                try s.update(t.vmMetrics, metrics, .vcpusNumber, .int(Int64(state.vcpuTarget)))
+                try s.update(t.vmMetrics, metrics, .hvm, .bool(state.hvm))
+                try s.update(t.vmMetrics, metrics, .nomigrate, .bool(state.nomigrate))
+                try s.update(t.vmMetrics, metrics, .nestedVirt, .bool(state.nestedVirt))
+                try s.update(t.vmMetrics, metrics, .currentDomainType, .string(domainType(state.domainType)))
             }
             if state.lastStartTime > 0 {
                 let started = DateTime(secondsSinceEpoch: Int64(state.lastStartTime))
-                if (try s.get(t.vmMetrics, metrics, "start_time").dateTimeValue ?? .epoch) < started {
-                    try s.set(t.vmMetrics, metrics, "start_time", .dateTime(started))
-                    try s.update(t.vmMetrics, metrics, "last_updated", .dateTime(.now()))
+                if (try s.get(t.vmMetrics, metrics, .startTime).dateTimeValue ?? .epoch) < started {
+                    try s.set(t.vmMetrics, metrics, .startTime, .dateTime(started))
+                    try s.update(t.vmMetrics, metrics, .lastUpdated, .dateTime(.now()))
                 }
             }
         }
@@ -79,22 +79,22 @@ extension XenopsBridge {
     /// One `console` per protocol the domain offers (xapi's console sync in `update_vm`).
     private func syncConsoles(_ vm: String, _ consoles: [VMState.Console], in s: inout DatabaseState) throws(XapiError) {
         let t = tables
-        let existing = try s.get(t.vm, vm, "consoles").refList.filter { s.contains(t.console, $0) }
+        let existing = try s.get(t.vm, vm, .consoles).refList.filter { s.contains(t.console, $0) }
         var byProtocol: [String: String] = [:]
-        for console in existing { byProtocol[(try s.get(t.console, console, "protocol").stringValue) ?? ""] = console }
+        for console in existing { byProtocol[(try s.get(t.console, console, .protocol).stringValue) ?? ""] = console }
         let wanted = Set(consoles.map { $0.protocol == .rfb ? "rfb" : "vt100" })
         for (proto, console) in byProtocol where !wanted.contains(proto) { try s.delete(t.console, console) }
         let host = XenAPI.localHost(in: s, tables: t)
-        let address = s.contains(t.host, host) ? (try s.get(t.host, host, "address").stringValue ?? "") : ""
+        let address = s.contains(t.host, host) ? (try s.get(t.host, host, .address).stringValue ?? "") : ""
         for proto in wanted.sorted() where byProtocol[proto] == nil {
             let uuid = Identifiers.uuid()
             try s.insert(t.console, ref: Identifiers.ref(), fields: {
                 var fields = s.initialFields(t.console)
-                fields[s.fieldIndex(t.console, "uuid")] = .string(uuid)
-                fields[s.fieldIndex(t.console, "protocol")] = .string(proto)
-                fields[s.fieldIndex(t.console, "location")] = .string("https://\(address)/console?uuid=\(uuid)")
-                fields[s.fieldIndex(t.console, "VM")] = .string(vm)
-                fields[s.fieldIndex(t.console, "other_config")] = .structure(["vncport": .string("5900")])
+                fields[t.console[.uuid]] = .string(uuid)
+                fields[t.console[.protocol]] = .string(proto)
+                fields[t.console[.location]] = .string("https://\(address)/console?uuid=\(uuid)")
+                fields[t.console[.vm]] = .string(vm)
+                fields[t.console[.otherConfig]] = .structure(["vncport": .string("5900")])
                 return fields
             }())
         }
@@ -107,31 +107,31 @@ extension XenopsBridge {
         let t = tables
         let report = GuestAgentReport(state.guestAgent)
         guard report.hasData || state.pvDriversDetected else { return false }
-        var metrics = try s.get(t.vm, vm, "guest_metrics").stringValue ?? nullRef
+        var metrics = try s.get(t.vm, vm, .guestMetrics).stringValue ?? nullRef
         var changed = false
         if !s.contains(t.vmGuestMetrics, metrics) {
-            metrics = try s.create(t.vmGuestMetrics, ["last_updated": .dateTime(.now())])
-            try s.set(t.vm, vm, "guest_metrics", .string(metrics))
+            metrics = try s.create(t.vmGuestMetrics, [.lastUpdated: .dateTime(.now())])
+            try s.set(t.vm, vm, .guestMetrics, .string(metrics))
             changed = true
         }
-        func put(_ field: String, _ value: Value) throws(XapiError) {
+        func put(_ field: VMGuestMetricsField, _ value: Value) throws(XapiError) {
             if try s.get(t.vmGuestMetrics, metrics, field) != value {
                 try s.set(t.vmGuestMetrics, metrics, field, value)
                 changed = true
             }
         }
-        try put("os_version", .structure(report.osVersion))
-        try put("PV_drivers_version", .structure(report.driversVersion))
-        try put("PV_drivers_up_to_date", .bool(!report.driversVersion.isEmpty))
-        try put("networks", .structure(report.networks))
-        try put("other", .structure(report.other))
-        try put("memory", .structure(report.memory))
-        try put("live", .bool(true))
-        try put("PV_drivers_detected", .bool(state.pvDriversDetected || !report.driversVersion.isEmpty))
-        try put("can_use_hotplug_vbd", .string(report.hotplugVBD))
-        try put("can_use_hotplug_vif", .string(report.hotplugVIF))
+        try put(.osVersion, .structure(report.osVersion))
+        try put(.pvDriversVersion, .structure(report.driversVersion))
+        try put(.pvDriversUpToDate, .bool(!report.driversVersion.isEmpty))
+        try put(.networks, .structure(report.networks))
+        try put(.other, .structure(report.other))
+        try put(.memory, .structure(report.memory))
+        try put(.live, .bool(true))
+        try put(.pvDriversDetected, .bool(state.pvDriversDetected || !report.driversVersion.isEmpty))
+        try put(.canUseHotplugVbd, .string(report.hotplugVBD))
+        try put(.canUseHotplugVif, .string(report.hotplugVIF))
         if changed || report.updated != nil {
-            try s.update(t.vmGuestMetrics, metrics, "last_updated", .dateTime(report.updated ?? .now()))
+            try s.update(t.vmGuestMetrics, metrics, .lastUpdated, .dateTime(report.updated ?? .now()))
         }
         return changed
     }
@@ -142,8 +142,8 @@ extension XenopsBridge {
         database.write { s in
             guard isResidentHere(device.vm, in: s), let vbd = findVBD(device, in: s) else { return }
             let attached = (stat?.state.plugged ?? false) || (stat?.state.active ?? false)
-            try? s.update(t.vbd, vbd, "currently_attached", .bool(attached))
-            if stat?.state.plugged == true { try? s.update(t.vbd, vbd, "device", .string(device.device)) }
+            try? s.update(t.vbd, vbd, .currentlyAttached, .bool(attached))
+            if stat?.state.plugged == true { try? s.update(t.vbd, vbd, .device, .string(device.device)) }
             DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
         }
     }
@@ -154,7 +154,7 @@ extension XenopsBridge {
         database.write { s in
             guard isResidentHere(device.vm, in: s), let vif = findVIF(device, in: s) else { return }
             let attached = (stat?.state.plugged ?? false) || (stat?.state.active ?? false)
-            try? s.update(t.vif, vif, "currently_attached", .bool(attached))
+            try? s.update(t.vif, vif, .currentlyAttached, .bool(attached))
             DeviceOperations.refreshVIF(vif, in: &s, tables: t)
         }
     }
@@ -164,9 +164,9 @@ extension XenopsBridge {
         let stat = try? xenops.vgpu.stat(device)
         database.write { s in
             guard isResidentHere(device.vm, in: s), let vm = try? s.ref(uuid: device.vm, in: t.vm) else { return }
-            for vgpu in (try? s.get(t.vm, vm, "VGPUs").refList) ?? [] where s.contains(t.vgpu, vgpu) {
-                guard (try? s.get(t.vgpu, vgpu, "device").stringValue) == device.device else { continue }
-                try? s.update(t.vgpu, vgpu, "currently_attached", .bool((stat?.state.plugged ?? false) || (stat?.state.active ?? false)))
+            for vgpu in (try? s.get(t.vm, vm, .vgpus).refList) ?? [] where s.contains(t.vgpu, vgpu) {
+                guard (try? s.get(t.vgpu, vgpu, .device).stringValue) == device.device else { continue }
+                try? s.update(t.vgpu, vgpu, .currentlyAttached, .bool((stat?.state.plugged ?? false) || (stat?.state.active ?? false)))
             }
         }
     }
@@ -176,7 +176,7 @@ extension XenopsBridge {
     func isResidentHere(_ uuid: String, in s: DatabaseState) -> Bool {
         let t = tables
         guard let vm = try? s.ref(uuid: uuid, in: t.vm) else { return false }
-        return (try? s.get(t.vm, vm, "resident_on").stringValue) == XenAPI.localHost(in: s, tables: t)
+        return (try? s.get(t.vm, vm, .residentOn).stringValue) == XenAPI.localHost(in: s, tables: t)
     }
 
     /// The VBD whose `userdevice` is the device's disk number (xapi matches name or number).
@@ -184,16 +184,16 @@ extension XenopsBridge {
         let t = tables
         guard let vm = try? s.ref(uuid: device.vm, in: t.vm),
               let position = XenopsMetadata.position(of: device.device) else { return nil }
-        return ((try? s.get(t.vm, vm, "VBDs").refList) ?? []).first { vbd in
-            s.contains(t.vbd, vbd) && (try? s.get(t.vbd, vbd, "userdevice").stringValue) == String(position)
+        return ((try? s.get(t.vm, vm, .vbds).refList) ?? []).first { vbd in
+            s.contains(t.vbd, vbd) && (try? s.get(t.vbd, vbd, .userdevice).stringValue) == String(position)
         }
     }
 
     func findVIF(_ device: DeviceID, in s: DatabaseState) -> String? {
         let t = tables
         guard let vm = try? s.ref(uuid: device.vm, in: t.vm) else { return nil }
-        return ((try? s.get(t.vm, vm, "VIFs").refList) ?? []).first { vif in
-            s.contains(t.vif, vif) && (try? s.get(t.vif, vif, "device").stringValue) == device.device
+        return ((try? s.get(t.vm, vm, .vifs).refList) ?? []).first { vif in
+            s.contains(t.vif, vif) && (try? s.get(t.vif, vif, .device).stringValue) == device.device
         }
     }
 }

@@ -21,11 +21,13 @@ extension XenopsBridge {
             let changed = database.read { s -> [String] in
                 var vms = Set<String>()
                 for (table, ref) in s.changedObjects(after: scanned, subscription: subscription) {
-                    if table == t.vm {
-                        vms.insert(ref)
-                    } else if let vm = try? s.get(table, ref, "VM").stringValue {
-                        vms.insert(vm)
+                    let vm: String? = switch table {
+                    case t.vm.table: ref
+                    case t.vbd.table: try? s.get(t.vbd, ref, .vm).stringValue
+                    case t.vif.table: try? s.get(t.vif, ref, .vm).stringValue
+                    default: nil
                     }
+                    if let vm { vms.insert(vm) }
                 }
                 scanned = s.generation
                 return Array(vms)
@@ -38,8 +40,8 @@ extension XenopsBridge {
     func syncMetadata(_ vm: String) {
         let t = tables
         let metadata = database.read { s -> VMMetadata? in
-            guard s.contains(t.vm, vm), isResidentHere((try? s.get(t.vm, vm, "uuid").stringValue) ?? "", in: s) else { return nil }
-            let power = (try? s.get(t.vm, vm, "power_state").stringValue) ?? ""
+            guard s.contains(t.vm, vm), isResidentHere((try? s.get(t.vm, vm, .uuid).stringValue) ?? "", in: s) else { return nil }
+            let power = (try? s.get(t.vm, vm, .powerState).stringValue) ?? ""
             guard power == "Running" || power == "Paused" else { return nil }
             return try? XenopsMetadata.build(vm: vm, in: s, tables: t)
         }

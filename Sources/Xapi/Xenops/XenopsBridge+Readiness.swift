@@ -31,10 +31,10 @@ extension XenopsBridge {
         let t = tables
         database.write { s in
             for (vm, row) in s.rows(t.vm) {
-                let state = row.fields[s.fieldIndex(t.vm, "power_state")].stringValue ?? "Halted"
-                let controlDomain = row.fields[s.fieldIndex(t.vm, "is_control_domain")].boolValue ?? false
+                let state = row.fields[t.vm[.powerState]].stringValue ?? "Halted"
+                let controlDomain = row.fields[t.vm[.isControlDomain]].boolValue ?? false
                 guard !controlDomain, state == "Running" || state == "Paused" else { continue }
-                let uuid = row.fields[s.fieldIndex(t.vm, "uuid")].stringValue ?? ""
+                let uuid = row.fields[t.vm[.uuid]].stringValue ?? ""
                 if xenops.vm.exists(uuid) { continue }
                 try? PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t)
             }

@@ -5,44 +5,43 @@ import Xenops
 /// `MD.of_vm`): the VM's configuration and its devices, read from the database.
 enum XenopsMetadata {
     static func build(vm: String, in s: DatabaseState, tables t: Tables) throws(XapiError) -> VMMetadata {
-        func field(_ table: Int, _ ref: String, _ name: String) throws(XapiError) -> Value { try s.get(table, ref, name) }
-        let uuid = try field(t.vm, vm, "uuid").stringValue ?? ""
-        let platform = try field(t.vm, vm, "platform").stringMap
-        let kind: VMConfig.DomainKind = switch try field(t.vm, vm, "domain_type").stringValue {
+        let uuid = try s.get(t.vm, vm, .uuid).stringValue ?? ""
+        let platform = try s.get(t.vm, vm, .platform).stringMap
+        let kind: VMConfig.DomainKind = switch try s.get(t.vm, vm, .domainType).stringValue {
         case "pv": .pv
         case "pvh": .pvh
         case "pv_in_pvh": .pvInPVH
         case "hvm": .hvm
-        default: (try field(t.vm, vm, "HVM_boot_policy").stringValue ?? "").isEmpty ? .pv : .hvm
+        default: (try s.get(t.vm, vm, .hvmBootPolicy).stringValue ?? "").isEmpty ? .pv : .hvm
         }
         // While the API shuts the VM down, xenopsd must not apply `actions_after_shutdown`
         // (a `restart` would bring it straight back when the vanished domain is checked).
-        let current = try field(t.vm, vm, "current_operations").structureValue ?? Structure()
+        let current = try s.get(t.vm, vm, .currentOperations).structureValue ?? Structure()
         let apiShutdown = current.members.contains { ["clean_shutdown", "hard_shutdown", "shutdown"].contains($0.value.stringValue ?? "") }
         let config = VMConfig(
             id: uuid,
-            name: try field(t.vm, vm, "name_label").stringValue ?? "",
+            name: try s.get(t.vm, vm, .nameLabel).stringValue ?? "",
             kind: kind,
-            memoryStaticMax: try field(t.vm, vm, "memory_static_max").intValue ?? (1 << 30),
-            memoryDynamicMax: try field(t.vm, vm, "memory_dynamic_max").intValue,
-            memoryDynamicMin: try field(t.vm, vm, "memory_dynamic_min").intValue,
-            vcpuMax: Int(try field(t.vm, vm, "VCPUs_max").intValue ?? 1),
-            vcpus: Int(try field(t.vm, vm, "VCPUs_at_startup").intValue ?? 1),
-            onShutdown: apiShutdown ? [.shutdown] : actions(try field(t.vm, vm, "actions_after_shutdown").stringValue),
-            onReboot: actions(try field(t.vm, vm, "actions_after_reboot").stringValue),
-            onCrash: actions(try field(t.vm, vm, "actions_after_crash").stringValue),
+            memoryStaticMax: try s.get(t.vm, vm, .memoryStaticMax).intValue ?? (1 << 30),
+            memoryDynamicMax: try s.get(t.vm, vm, .memoryDynamicMax).intValue,
+            memoryDynamicMin: try s.get(t.vm, vm, .memoryDynamicMin).intValue,
+            vcpuMax: Int(try s.get(t.vm, vm, .vcpusMax).intValue ?? 1),
+            vcpus: Int(try s.get(t.vm, vm, .vcpusAtStartup).intValue ?? 1),
+            onShutdown: apiShutdown ? [.shutdown] : actions(try s.get(t.vm, vm, .actionsAfterShutdown).stringValue),
+            onReboot: actions(try s.get(t.vm, vm, .actionsAfterReboot).stringValue),
+            onCrash: actions(try s.get(t.vm, vm, .actionsAfterCrash).stringValue),
             platformData: platform,
-            xsData: try field(t.vm, vm, "xenstore_data").stringMap,
-            biosStrings: try field(t.vm, vm, "bios_strings").stringMap,
-            hasVendorDevice: try field(t.vm, vm, "has_vendor_device").boolValue ?? false)
+            xsData: try s.get(t.vm, vm, .xenstoreData).stringMap,
+            biosStrings: try s.get(t.vm, vm, .biosStrings).stringMap,
+            hasVendorDevice: try s.get(t.vm, vm, .hasVendorDevice).boolValue ?? false)
 
         var vbds: [VBDConfig] = []
-        for vbd in try field(t.vm, vm, "VBDs").refList where s.contains(t.vbd, vbd) {
+        for vbd in try s.get(t.vm, vm, .vbds).refList where s.contains(t.vbd, vbd) {
             guard let config = try vbdConfig(vbd, vmUUID: uuid, hvm: kind == .hvm, in: s, tables: t) else { continue }
             vbds.append(config)
         }
         var vifs: [VIFConfig] = []
-        for vif in try field(t.vm, vm, "VIFs").refList where s.contains(t.vif, vif) {
+        for vif in try s.get(t.vm, vm, .vifs).refList where s.contains(t.vif, vif) {
             vifs.append(try vifConfig(vif, vmUUID: uuid, in: s, tables: t))
         }
         return VMMetadata(vm: config, vbds: vbds, vifs: vifs)
@@ -61,37 +60,37 @@ enum XenopsMetadata {
 
     /// The xenopsd view of a VBD: device name from `userdevice`, backend from its VDI.
     static func vbdConfig(_ vbd: String, vmUUID: String, hvm: Bool, in s: DatabaseState, tables t: Tables) throws(XapiError) -> VBDConfig? {
-        let position = Int(try s.get(t.vbd, vbd, "userdevice").stringValue ?? "") ?? 0
-        let type = try s.get(t.vbd, vbd, "type").stringValue ?? "Disk"
-        let empty = try s.get(t.vbd, vbd, "empty").boolValue ?? false
+        let position = Int(try s.get(t.vbd, vbd, .userdevice).stringValue ?? "") ?? 0
+        let type = try s.get(t.vbd, vbd, .type).stringValue ?? "Disk"
+        let empty = try s.get(t.vbd, vbd, .empty).boolValue ?? false
         return VBDConfig(
             id: DeviceID(vm: vmUUID, device: deviceName(position)),
             position: position,
-            mode: try s.get(t.vbd, vbd, "mode") == .string("RO") ? .readOnly : .readWrite,
-            backend: empty ? nil : try disk(of: s.get(t.vbd, vbd, "VDI").stringValue ?? nullRef, in: s, tables: t),
+            mode: try s.get(t.vbd, vbd, .mode) == .string("RO") ? .readOnly : .readWrite,
+            backend: empty ? nil : try disk(of: s.get(t.vbd, vbd, .vdi).stringValue ?? nullRef, in: s, tables: t),
             kind: type == "CD" ? .cdrom : type == "Floppy" ? .floppy : .disk,
-            unpluggable: try s.get(t.vbd, vbd, "unpluggable").boolValue ?? true)
+            unpluggable: try s.get(t.vbd, vbd, .unpluggable).boolValue ?? true)
     }
 
     static func vifConfig(_ vif: String, vmUUID: String, in s: DatabaseState, tables t: Tables) throws(XapiError) -> VIFConfig {
-        let device = try s.get(t.vif, vif, "device").stringValue ?? "0"
-        let network = try s.get(t.vif, vif, "network").stringValue ?? nullRef
-        let bridge = s.contains(t.network, network) ? (try s.get(t.network, network, "bridge").stringValue ?? "") : ""
+        let device = try s.get(t.vif, vif, .device).stringValue ?? "0"
+        let network = try s.get(t.vif, vif, .network).stringValue ?? nullRef
+        let bridge = s.contains(t.network, network) ? (try s.get(t.network, network, .bridge).stringValue ?? "") : ""
         return VIFConfig(
             id: DeviceID(vm: vmUUID, device: device),
             position: Int(device) ?? 0,
-            mac: try s.get(t.vif, vif, "MAC").stringValue ?? "",
-            mtu: Int(try s.get(t.vif, vif, "MTU").intValue ?? 1500),
+            mac: try s.get(t.vif, vif, .mac).stringValue ?? "",
+            mtu: Int(try s.get(t.vif, vif, .mtu).intValue ?? 1500),
             bridge: bridge.isEmpty ? "xenbr0" : bridge,
-            otherConfig: try s.get(t.vif, vif, "other_config").stringMap)
+            otherConfig: try s.get(t.vif, vif, .otherConfig).stringMap)
     }
 
     /// `VDI "sr-uuid/location"`, as xapi names storage to xenopsd.
     static func disk(of vdi: String, in s: DatabaseState, tables t: Tables) throws(XapiError) -> Disk? {
         guard s.contains(t.vdi, vdi) else { return nil }
-        let sr = try s.get(t.vdi, vdi, "SR").stringValue ?? nullRef
-        let srUUID = s.contains(t.sr, sr) ? (try s.get(t.sr, sr, "uuid").stringValue ?? "") : ""
-        return .vdi(srUUID + "/" + (try s.get(t.vdi, vdi, "location").stringValue ?? ""))
+        let sr = try s.get(t.vdi, vdi, .sr).stringValue ?? nullRef
+        let srUUID = s.contains(t.sr, sr) ? (try s.get(t.sr, sr, .uuid).stringValue ?? "") : ""
+        return .vdi(srUUID + "/" + (try s.get(t.vdi, vdi, .location).stringValue ?? ""))
     }
 
     /// `xvda`, `xvdb`, … for userdevice 0, 1, …: xapi's default device names for HVM and PV.
