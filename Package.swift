@@ -34,11 +34,13 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Layer 0: the server's clock and its one timer service, injectable for tests.
+        .target(name: "Timing", swiftSettings: upcoming),
         // Layer 1: xenopsd — drives simulated domains through Xenstore.
         .target(
             name: "Xenops",
             dependencies: [
-                "Xenstore",
+                "Xenstore", "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -50,7 +52,7 @@ let package = Package(
         .target(
             name: "Simulator",
             dependencies: [
-                "Xenops", "Xenstore",
+                "Xenops", "Xenstore", "Timing",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
@@ -59,6 +61,7 @@ let package = Package(
         .target(
             name: "XapiDB",
             dependencies: [
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -75,7 +78,7 @@ let package = Package(
         .target(
             name: "Xapi",
             dependencies: [
-                "XapiDB", "Xenops", "Codec",
+                "XapiDB", "Xenops", "Codec", "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -145,10 +148,11 @@ let package = Package(
             dependencies: ["Xenstore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Simulator", "Xenstore"], swiftSettings: upcoming),
-        .testTarget(name: "XapiDBTests", dependencies: ["XapiDB"], swiftSettings: upcoming),
+        .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Simulator", "Xenstore", "Timing"], swiftSettings: upcoming),
+        .testTarget(name: "XapiDBTests", dependencies: ["XapiDB", "Timing"], swiftSettings: upcoming),
+        .testTarget(name: "TimingTests", dependencies: ["Timing"], swiftSettings: upcoming),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "XapiDB"], swiftSettings: upcoming),
-        .testTarget(name: "XapiTests", dependencies: ["Xapi", "Xenops", "Simulator", "Xenstore"], swiftSettings: upcoming),
+        .testTarget(name: "XapiTests", dependencies: ["Xapi", "Xenops", "Simulator", "Xenstore", "Timing"], swiftSettings: upcoming),
         .testTarget(
             name: "RPCServerTests",
             dependencies: [

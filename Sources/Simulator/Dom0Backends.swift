@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Timing
 import Xenops
 import Xenstore
 
@@ -21,12 +22,12 @@ final class Dom0Backends: Sendable {
     private let state = Mutex(State())
     private let xs: XenstoreConnection
     private let stepDelay: Duration
-    private let clock: any XenopsClock
+    private let clock: any ServerClock
     private let logger: Logger
 
     static let kinds: Set<String> = ["vbd", "vif"]
 
-    init(store: XenstoreDaemon, stepDelay: Duration, clock: any XenopsClock, logger: Logger) {
+    init(store: XenstoreDaemon, stepDelay: Duration, clock: any ServerClock, logger: Logger) {
         xs = store.connect(domid: 0)
         self.stepDelay = stepDelay
         self.clock = clock

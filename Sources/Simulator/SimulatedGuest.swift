@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Timing
 import Xenops
 import Xenstore
 
@@ -20,7 +21,7 @@ final class SimulatedGuest: Sendable {
     private let xs: XenstoreConnection
     private let hypervisor: SimulatedHypervisor
     private let configuration: SimulatedHypervisor.Configuration
-    private let clock: any XenopsClock
+    private let clock: any ServerClock
     private let logger: Logger
 
     private struct State {
@@ -36,7 +37,7 @@ final class SimulatedGuest: Sendable {
     private let state: Mutex<State>
 
     init(domid: UInt32, uuid: String, settings: SimulatedHypervisor.GuestSettings, hypervisor: SimulatedHypervisor,
-         configuration: SimulatedHypervisor.Configuration, clock: any XenopsClock, logger: Logger) {
+         configuration: SimulatedHypervisor.Configuration, clock: any ServerClock, logger: Logger) {
         self.domid = domid
         self.uuid = uuid
         self.hypervisor = hypervisor

@@ -1,5 +1,6 @@
 public import Logging
 import Synchronization
+public import Timing
 public import Xenops
 public import Xenstore
 
@@ -88,12 +89,12 @@ public final class SimulatedHypervisor: Hypervisor {
     private let agentCycleCounter = Synchronization.Atomic<Int>(0)
     let store: XenstoreDaemon
     public let configuration: Configuration
-    let clock: any XenopsClock
+    let clock: any ServerClock
     let logger: Logger
     let backends: Dom0Backends
 
     public init(store: XenstoreDaemon, configuration: Configuration = Configuration(),
-                clock: any XenopsClock = SystemClock(), logger: Logger) {
+                clock: any ServerClock = SystemClock(), logger: Logger) {
         self.store = store
         self.configuration = configuration
         self.clock = clock

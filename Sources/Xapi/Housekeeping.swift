@@ -1,4 +1,5 @@
 import Logging
+import Timing
 import XapiDB
 
 extension XenAPI {
@@ -7,7 +8,7 @@ extension XenAPI {
     public func runHousekeeping() async {
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: configuration.heartbeatInterval)
+                try await database.clock.sleep(for: configuration.heartbeatInterval)
             } catch {
                 return
             }

@@ -22,7 +22,7 @@ public final class XenAPI: Sendable {
     public let bridge: XenopsBridge?
     /// Messages that run as foreground work of the PriorityGate from arrival to barrier.
     let foregroundMessages: Set<String>
-    let eventPacer = EventPacer()
+    let eventPacer: EventPacer
     let eventFromCache = EventFromCache()
     let recordCache = RecordCache()
 
@@ -32,9 +32,10 @@ public final class XenAPI: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.tables = Tables(database)
+        eventPacer = EventPacer(clock: database.clock)
         decoder = ParameterDecoder(model: database.model)
         sessions = SessionManager(tables: tables)
-        let tables = Tables(database)
+        let tables = self.tables
         let tasks = TaskManager(database: database, tables: tables)
         self.tasks = tasks
         bridge = xenops.map {

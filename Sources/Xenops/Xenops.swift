@@ -1,6 +1,7 @@
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+public import Timing
 public import Xenstore
 
 /// The in-process xenopsd.
@@ -25,7 +26,7 @@ public final class Xenops: Service {
     let backend: DomainBackend
     let tasks: TaskTable
     let watcher: XenstoreWatcher
-    let scheduler: Scheduler
+    let scheduler: Deadlines
     let table: Updates
     let internalUpdates: Updates
     let configuration: XenopsConfiguration
@@ -34,7 +35,7 @@ public final class Xenops: Service {
     private let readiness = Readiness()
     /// Requested operations are foreground, checks background; the layer above puts its own
     /// API calls and other VMs' signals through the same gate.
-    public let priority = PriorityGate()
+    public let priority: PriorityGate
 
     public let hypervisor: any Hypervisor
 
@@ -46,10 +47,12 @@ public final class Xenops: Service {
 
     public init(store: XenstoreDaemon, hypervisor: any Hypervisor,
                 configuration: XenopsConfiguration = XenopsConfiguration(),
-                clock: any XenopsClock = SystemClock(), logger: Logger) {
+                clock: any ServerClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        scheduler = Scheduler(clock: clock)
+        scheduler = Deadlines(clock: clock)
+        // The gate paces CPUs, so its pauses are real time even when tests drive the engine's clock.
+        priority = PriorityGate()
         table = Updates(name: "updates", scheduler: scheduler, barrierLimit: configuration.barrierLimit, logger: logger)
         internalUpdates = Updates(name: "internal_updates", scheduler: scheduler, logger: logger)
         self.hypervisor = hypervisor
@@ -173,7 +176,9 @@ public final class Xenops: Service {
                 + queues("nested_parallel", engine.nestedQueues)),
             "workers": .array(workers("default", pools.operations.dump()) + workers("parallel", pools.parallel.dump())
                 + workers("nested_parallel", pools.nested.dump())),
-            "scheduler": scheduler.dump(),
+            "scheduler": .array(scheduler.pending().map { timer in
+                .object(["time": .double((timer.deadline - scheduler.clock.now).seconds), "thing": .string(timer.description)])
+            }),
             "updates": table.dump().json,
             "tasks": .array(tasks.list().map(\.json)),
             "vm_actions": .array(actions),

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Synchronization
+import Timing
 @testable import XapiDB
 
 @Suite struct EventFromTests {
@@ -162,9 +163,13 @@ extension Database {
     }
 }
 
-@Suite struct EventWaitTests {
-    let db = Database()
+/// Parked calls on a manual clock: deadlines pass when the test moves time, never by sleeping.
+@Suite(.timeLimit(.minutes(1))) struct EventWaitTests {
+    let clock = ManualClock()
+    let db: Database
     var t: Tables { Tables(db) }
+
+    init() { db = Database(clock: clock) }
 
     @Test func aMatchingChangeWakesAParkedCall() async throws {
         let t = self.t
@@ -172,7 +177,7 @@ extension Database {
         let mark = db.generation
         let subscription = Subscription(["vm"], model: db.model)
         async let reason = db.waitForChange(session: session, subscription: subscription, after: mark,
-                                            deadline: .now + .seconds(10))
+                                            deadline: clock.now + .seconds(10))
         await db.untilParked(1)
         try db.write { s throws in _ = try s.make(t.sr) }        // not of interest
         // Still parked: the change of no interest was delivered and did not wake it.
@@ -186,11 +191,18 @@ extension Database {
         let t = self.t
         let session = try db.write { s throws in try s.make(t.session) }
         let subscription = Subscription(["vm"], model: db.model)
-        let start = ContinuousClock.now
-        let reason = await db.waitForChange(session: session, subscription: subscription, after: db.generation,
-                                            deadline: .now + .milliseconds(200))
-        #expect(reason == .timedOut)
-        #expect(ContinuousClock.now - start >= .milliseconds(200))
+        let generation = db.generation
+        let waiting = Task { [clock, db] in
+            await db.waitForChange(session: session, subscription: subscription, after: generation,
+                                   deadline: clock.now + .milliseconds(200))
+        }
+        await db.untilParked(1)
+        await clock.waitForSleepers(dueWithin: .milliseconds(200))
+        clock.advance(by: .milliseconds(199))
+        // Not yet due: the call stays parked however long the machine takes meanwhile.
+        #expect(db.parkedEventCalls == 1)
+        clock.advance(by: .milliseconds(1))
+        #expect(await waiting.value == .timedOut)
         let task = Task { await db.waitForChange(session: session, subscription: subscription, after: db.generation, deadline: nil) }
         await db.untilParked(1)
         task.cancel()
@@ -291,69 +303,5 @@ extension Database {
         try db.write { s throws in try s.set(t.vm, vm, "name_label", .string("v")) }
         let events = try await task.value
         #expect(events.count == 1)
-    }
-}
-
-@Suite struct ParkDeadlineTests {
-    /// Expired ids as they are reported. The tests wait on this stream rather than for fixed
-    /// times, so a loaded machine (other suites fuzz on every core) only makes them slower.
-    private static func recorder() -> (AsyncStream<UInt64>, @Sendable (UInt64) -> Void) {
-        let (stream, continuation) = AsyncStream.makeStream(of: UInt64.self)
-        return (stream, { continuation.yield($0) })
-    }
-
-    /// The next `count` expiries, or fewer if they do not come within `limit`.
-    private static func take(_ count: Int, from stream: AsyncStream<UInt64>, within limit: Duration) async -> [UInt64] {
-        await withTaskGroup(of: [UInt64]?.self) { group in
-            group.addTask {
-                var taken: [UInt64] = []
-                for await id in stream {
-                    taken.append(id)
-                    if taken.count == count { break }
-                }
-                return taken
-            }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? []
-        }
-    }
-
-    /// The deadlines of many parked calls, added out of order (an earlier one replacing the
-    /// sleeper), some removed, all served by the one sleeper in deadline order.
-    @Test func expiresInOrderAndSkipsRemoved() async throws {
-        let deadlines = ParkDeadlines()
-        let (stream, expire) = Self.recorder()
-        let start = ContinuousClock.now
-        deadlines.add(id: 3, deadline: start + .milliseconds(300), expire: expire)
-        deadlines.add(id: 1, deadline: start + .milliseconds(100), expire: expire)
-        deadlines.add(id: 2, deadline: start + .milliseconds(200), expire: expire)
-        deadlines.add(id: 4, deadline: start + .milliseconds(150), expire: expire)
-        deadlines.remove(id: 4)
-        // Had 4 fired, it would come between 1 and 2.
-        #expect(await Self.take(3, from: stream, within: .seconds(30)) == [1, 2, 3])
-        #expect(ContinuousClock.now - start >= .milliseconds(300))
-        // After going idle, a new deadline starts a new sleeper.
-        deadlines.add(id: 5, deadline: ContinuousClock.now + .milliseconds(50), expire: expire)
-        #expect(await Self.take(1, from: stream, within: .seconds(30)) == [5])
-    }
-
-    /// Calls woken long before their deadline leave no growing backlog behind.
-    @Test func removedDeadlinesDoNotFire() async throws {
-        let deadlines = ParkDeadlines()
-        let (stream, expire) = Self.recorder()
-        let now = ContinuousClock.now
-        for id in UInt64(1)...5_000 {
-            deadlines.add(id: id, deadline: now + .milliseconds(200), expire: expire)
-            if id != 77 { deadlines.remove(id: id) }
-        }
-        #expect(await Self.take(1, from: stream, within: .seconds(30)) == [77])
-        // All shared one deadline, so any other would have been reported in the same pass.
-        #expect(await Self.take(1, from: stream, within: .milliseconds(300)) == [])
-        withExtendedLifetime(deadlines) {}
     }
 }

@@ -1,5 +1,6 @@
 import Logging
 import Testing
+import Timing
 @testable import Xapi
 @testable import XapiDB
 import Simulator
@@ -58,11 +59,12 @@ final class Plant: Sendable {
     func waitFor(_ vm: String, _ condition: @escaping @Sendable (Structure) -> Bool) async throws -> Structure {
         let t = api.tables
         let subscription = Subscription(["vm/\(vm)"], model: api.database.model)
-        let deadline = ContinuousClock.now + .seconds(20)
+        let clock = api.database.clock
+        let deadline = clock.now + .seconds(20)
         while true {
             let (record, generation) = try api.database.read { s throws(XapiError) in (try s.record(t.vm.table, vm), s.generation) }
             if condition(record) { return record }
-            guard ContinuousClock.now < deadline else { throw XapiError.internalError("timed out waiting for \(vm)") }
+            guard clock.now < deadline else { throw XapiError.internalError("timed out waiting for \(vm)") }
             _ = await api.database.waitForChange(session: "", subscription: subscription, after: generation, deadline: deadline)
         }
     }

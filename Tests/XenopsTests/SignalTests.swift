@@ -1,5 +1,6 @@
 import Testing
 import Simulator
+import Timing
 @testable import Xenops
 import Xenstore
 

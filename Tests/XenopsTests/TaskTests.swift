@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Simulator
+import Timing
 @testable import Xenops
 import Xenstore
 

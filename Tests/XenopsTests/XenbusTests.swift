@@ -1,6 +1,7 @@
 import Synchronization
 import Testing
 import Simulator
+import Timing
 @testable import Xenops
 import Xenstore
 

@@ -28,13 +28,30 @@ def failure(call, *args):
     return info.value.details
 
 
-def wait_until(predicate, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+def wait_for(x, classes, predicate, timeout=20):
+    """Whether `predicate` holds within `timeout` seconds, re-checked after each `event.from`
+    batch on `classes` (object subscriptions such as "vm/<ref>" keep batches small): the
+    test waits on the server's events, never polls."""
+    deadline = time.monotonic() + timeout
+    token = x.event_from(classes, "", 0.0)["token"]
+    while not predicate():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        token = x.event_from(classes, token, remaining)["token"]
+    return True
+
+
+def xs_wait_for(client, path, value, timeout=10):
+    """Whether xenstore `path` reads `value` within `timeout` seconds, re-read after each watch
+    event (the client's watch on `path` must be registered)."""
+    deadline = time.monotonic() + timeout
+    while client.read(path) != value:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        client.next_event(remaining)
+    return True
 
 
 RUNNING_OPS = {"clean_reboot", "clean_shutdown", "hard_reboot", "hard_shutdown", "pause", "suspend", "checkpoint",
@@ -158,7 +175,7 @@ def test_async_start_reports_progress_and_its_result(fast):
     assert task not in x.task.get_all()
     # Errors of an async call land in its task.
     task = x.Async.VM.start(vm, False, False)
-    assert wait_until(lambda: x.task.get_status(task) != "pending")
+    assert wait_for(x, ["task/" + task], lambda: x.task.get_status(task) != "pending")
     assert x.task.get_status(task) == "failure"
     assert x.task.get_error_info(task) == ["VM_BAD_POWER_STATE", vm, "halted", "running"]
     x.VM.hard_shutdown(vm)
@@ -171,13 +188,13 @@ def test_cancelling_a_slow_start_leaves_a_halted_vm(state_dir):
         x = s.xenapi
         vm = ordinary_vms(s)[0]
         task = x.Async.VM.start(vm, False, False)
-        assert wait_until(lambda: x.VM.get_current_operations(vm) == {task: "start"}, 10)
+        assert wait_for(x, ["vm/" + vm], lambda: x.VM.get_current_operations(vm) == {task: "start"}, 10)
         assert "start" not in x.VM.get_allowed_operations(vm)
         x.task.cancel(task)
-        assert wait_until(lambda: x.task.get_status(task) != "pending", 30)
+        assert wait_for(x, ["task/" + task], lambda: x.task.get_status(task) != "pending", 30)
         assert x.task.get_status(task) == "cancelled"
         assert x.task.get_error_info(task) == ["TASK_CANCELLED", task]
-        assert wait_until(lambda: x.VM.get_current_operations(vm) == {}, 10)
+        assert wait_for(x, ["vm/" + vm], lambda: x.VM.get_current_operations(vm) == {}, 10)
         r = x.VM.get_record(vm)
         assert r["power_state"] == "Halted" and r["domid"] == "-1"
         assert "start" in r["allowed_operations"]
@@ -204,7 +221,7 @@ def test_guest_agent_write_reaches_event_from_clients(fast):
     vm = ordinary_vms(s)[3]
     x.VM.start(vm, False, False)
     domid = x.VM.get_domid(vm)
-    assert wait_until(lambda: x.VM.get_guest_metrics(vm) != "OpaqueRef:NULL")
+    assert wait_for(x, ["vm/" + vm], lambda: x.VM.get_guest_metrics(vm) != "OpaqueRef:NULL")
     metrics = x.VM.get_guest_metrics(vm)
     token = x.event_from(["vm_guest_metrics"], "", 0.0)["token"]
     assert xs(fast, "xenstore-write", "/local/domain/%s/attr/vif/0/ipv4/0" % domid, "192.0.2.77").returncode == 0
@@ -246,10 +263,10 @@ def test_vbd_hotplug_walks_the_xenbus_handshake(state_dir):
         disk = next(v for v in x.VM.get_VBDs(vm) if x.VBD.get_type(v) == "Disk")
         state = "/local/domain/0/backend/vbd/%s/51712/state" % domid
         client = XenstoreClient(server.xenstore_socket)
-        # The backend waits in InitWait until the booting guest's frontend connects.
-        assert wait_until(lambda: client.read(state) == "4", 10)
         client.watch(state)
         assert client.next_event(5) == state            # the initial event of a new watch
+        # The backend waits in InitWait until the booting guest's frontend connects.
+        assert xs_wait_for(client, state, "4"), client.read(state)
 
         def states_until(done, timeout=20):
             """Distinct values read after each event, and the number of events."""
@@ -299,7 +316,7 @@ def test_powercycle_like_the_users_script(fast):
     for _ in range(10):
         for vm in vms:
             x.VM.start(vm, False, True)
-            assert wait_until(lambda: "suspend" in x.VM.get_record(vm)["allowed_operations"])
+            assert wait_for(x, ["vm/" + vm], lambda: "suspend" in x.VM.get_record(vm)["allowed_operations"])
             x.VM.suspend(vm)
             x.VM.resume(vm, False, True)
             x.VM.clean_shutdown(vm)
@@ -315,11 +332,16 @@ def test_running_vm_backends_visible_with_xenstore_ls(fast):
     x.VM.start(vm, False, False)
     domid = x.VM.get_domid(vm)
     try:
-        def listing():
-            return xs(fast, "xenstore-ls", "-f", "/local/domain/0/backend").stdout
-        vbd_state = "/local/domain/0/backend/vbd/%s/51712/state = \"4\"" % domid
-        vif_state = "/local/domain/0/backend/vif/%s/0/state = \"4\"" % domid
-        assert wait_until(lambda: vbd_state in listing() and vif_state in listing(), 10), listing()
+        from xswire import XenstoreClient
+        client = XenstoreClient(fast.xenstore_socket)
+        paths = ["/local/domain/0/backend/vbd/%s/51712/state" % domid, "/local/domain/0/backend/vif/%s/0/state" % domid]
+        for path in paths:
+            client.watch(path)
+            assert xs_wait_for(client, path, "4"), (path, client.read(path))
+        client.close()
+        listing = xs(fast, "xenstore-ls", "-f", "/local/domain/0/backend").stdout
+        for path in paths:
+            assert '%s = "4"' % path in listing, listing
     finally:
         x.VM.hard_shutdown(vm)
 
@@ -346,7 +368,10 @@ def test_api_shutdown_is_final_even_with_restart_actions(fast):
         for shutdown in (x.VM.clean_shutdown, x.VM.hard_shutdown, x.VM.shutdown):
             x.VM.start(vm, False, False)
             shutdown(vm)
-            time.sleep(0.3)
+            # A restart would show as events within a moment; none comes.
+            token = x.event_from(["vm/" + vm], "", 0.0)["token"]
+            batch = x.event_from(["vm/" + vm], token, 0.3)
+            assert all(e["snapshot"]["power_state"] == "Halted" for e in batch["events"] if "snapshot" in e), batch["events"]
             assert x.VM.get_power_state(vm) == "Halted"
     finally:
         x.VM.set_actions_after_shutdown(vm, "destroy")

@@ -1,3 +1,4 @@
+import Timing
 import XapiDB
 
 /// The event API (xen-api ocaml/xapi/xapi_event.ml): `event.from` long-polls on the database's generations,
@@ -15,7 +16,7 @@ enum EventHandlers {
         },
         "next": { call in
             let delay = call.api.configuration.eventNextDelay
-            if delay > .zero { try? await Task.sleep(for: delay) }
+            if delay > .zero { try? await call.database.clock.sleep(for: delay) }
             return .array(try await call.database.nextEvents(session: call.session!))
         },
         "get_current_id": { call in .int(call.database.currentEventID) },
@@ -36,14 +37,14 @@ enum EventHandlers {
         let classes = try call.strings("classes")
         let subscription = Subscription(classes, model: database.model)
         let session = call.session!
-        let deadline = ContinuousClock.now + timeout(try call.double("timeout"))
+        let deadline = database.clock.now + timeout(try call.double("timeout"))
         // Task-only subscriptions are never delayed (xapi's `event_from_task_delay` is 0).
         let paced = !subscription.isOnly(table: call.tables.task.table)
         let paceKey = session + "\u{0}" + classes.joined(separator: "\u{0}")
         let configuration = api.configuration
         if paced {
             let delay = configuration.eventFromDelay + api.eventPacer.delay(for: paceKey, minimumInterval: configuration.eventFromMinimumInterval)
-            if delay > .zero { try? await Task.sleep(for: delay) }
+            if delay > .zero { try? await database.clock.sleep(for: delay) }
         }
 
         var scanned = Int64(0)
@@ -64,7 +65,7 @@ enum EventHandlers {
                 return answer.value
             }
             scanned = max(scanned, generation)
-            if ContinuousClock.now >= deadline {
+            if database.clock.now >= deadline {
                 return result([], database.read { $0.validRefCounts() }, token)
             }
             switch await database.waitForChange(session: session, subscription: subscription, after: generation, deadline: deadline) {

@@ -1,4 +1,5 @@
 import Synchronization
+import Timing
 import XapiDB
 
 /// Paces `event.from` the way xapi's batching means to, without its cost for quiet clients.
@@ -9,12 +10,15 @@ import XapiDB
 /// (with the same subscription) was answered less than `minimumInterval` ago: a storm is
 /// batched just as much (bench/events `watch-storm`), an isolated change is reported at once.
 final class EventPacer: Sendable {
-    private let lastAnswers = Mutex<[String: ContinuousClock.Instant]>([:])
+    private let lastAnswers = Mutex<[String: Duration]>([:])
+    private let clock: any ServerClock
+
+    init(clock: any ServerClock) { self.clock = clock }
 
     /// How long this call should wait before its first scan.
     func delay(for key: String, minimumInterval: Duration) -> Duration {
         guard minimumInterval > .zero else { return .zero }
-        let now = ContinuousClock.now
+        let now = clock.now
         return lastAnswers.withLock { answers in
             guard let last = answers[key] else { return .zero }
             let elapsed = now - last
@@ -25,7 +29,7 @@ final class EventPacer: Sendable {
     /// Notes that `key` was just answered with events; forgets long-idle keys as it goes.
     func answered(_ key: String, minimumInterval: Duration) {
         guard minimumInterval > .zero else { return }
-        let now = ContinuousClock.now
+        let now = clock.now
         lastAnswers.withLock { answers in
             answers[key] = now
             if answers.count > 4096 {

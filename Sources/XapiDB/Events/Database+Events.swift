@@ -1,4 +1,5 @@
 import Synchronization
+import Timing
 
 /// The blocking halves of the event API. A parked call holds no thread: it is a continuation in
 /// the event registry, resumed by the write that concerns it, by its session ending, by its
@@ -8,7 +9,7 @@ extension Database {
     /// deleted, `deadline` passes, or the task is cancelled. An empty `session` is the server's
     /// own watcher (no session to lose).
     public func waitForChange(session: String, subscription: Subscription, after generation: Int64,
-                              deadline: ContinuousClock.Instant?) async -> WakeReason {
+                              deadline: Duration?) async -> WakeReason {
         let id = makeWaiterID()
         return await park(id: id, deadline: deadline) { s, continuation in
             if s.hasChanges(after: generation, matching: subscription) { return .changed }
@@ -91,14 +92,12 @@ extension Database {
     /// Registers a continuation under `id` unless `register` resolves the wait at once, and
     /// arranges for the deadline and for task cancellation to resume it. Whichever comes first
     /// wins; the others find nothing to resume.
-    private func park(id: UInt64, deadline: ContinuousClock.Instant?,
+    private func park(id: UInt64, deadline: Duration?,
                       _ register: @Sendable (inout DatabaseState, CheckedContinuation<WakeReason, Never>) -> WakeReason?) async -> WakeReason {
-        if let deadline {
-            parkDeadlines.add(id: id, deadline: deadline) { [weak self] id in
-                self?.resumeParked(id: id, reason: .timedOut)
-            }
+        let timer = deadline.map { deadline in
+            deadlines.schedule(at: deadline) { [weak self] in self?.resumeParked(id: id, reason: .timedOut) }
         }
-        defer { if deadline != nil { parkDeadlines.remove(id: id) } }
+        defer { if let timer { deadlines.cancel(timer) } }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<WakeReason, Never>) in
                 let immediate = state.withLock { s -> WakeReason? in

@@ -1,5 +1,6 @@
 public import Logging
 import Synchronization
+import Timing
 
 /// Keeps a `PersistentStore` in step with the database: loads it at start, then flushes each
 /// batch of changes as soon as the previous flush is done (group commit) and releases the RPCs
@@ -39,7 +40,7 @@ public final class Persister: Sendable {
                     failures += 1
                     logger.error("persisting a batch failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
                     database.requeue(batch)
-                    try? await Task.sleep(for: .milliseconds(min(1000, 10 << min(failures, 6))))
+                    try? await database.clock.sleep(for: .milliseconds(min(1000, 10 << min(failures, 6))))
                     continue
                 }
             }

@@ -1,4 +1,5 @@
 public import Synchronization
+public import Timing
 
 /// The shared object database: `DatabaseState` behind one mutex. A write runs its whole body under
 /// the lock — readers never see half of it — and the continuations it wakes (parked `event.from`
@@ -8,12 +9,14 @@ public final class Database: Sendable {
     @usableFromInline let state: Mutex<DatabaseState>
     private let nextWaiterID = Atomic<UInt64>(1)
     let durability = Durability()
-    /// Timeouts of parked `event.from`/`event.next` calls.
-    let parkDeadlines = ParkDeadlines()
+    /// Timeouts of parked `event.from`/`event.next` calls, on the server's clock.
+    public let deadlines: Deadlines
+    public var clock: any ServerClock { deadlines.clock }
 
-    public init(model: Datamodel = .xapi) {
+    public init(model: Datamodel = .xapi, clock: any ServerClock = SystemClock()) {
         self.model = model
         state = Mutex(DatabaseState(model: model))
+        deadlines = Deadlines(clock: clock)
     }
 
     /// Index of a table by its exact datamodel name; a missing name is a programming error.

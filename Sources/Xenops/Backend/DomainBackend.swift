@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Timing
 import Xenstore
 
 /// Per-VM facts the backend keeps beside the hypervisor's (xenopsd's `VmExtra`).
@@ -26,13 +27,13 @@ final class DomainBackend: Sendable {
     let xs: XenstoreConnection
     let metadata: MetadataStore
     let configuration: XenopsConfiguration
-    let clock: any XenopsClock
+    let clock: any ServerClock
     let logger: Logger
     let waiter: XenstoreWaiter
     private let extras = Mutex([String: VMExtra]())
 
     init(hypervisor: any Hypervisor, store: XenstoreDaemon, metadata: MetadataStore,
-         configuration: XenopsConfiguration, clock: any XenopsClock, logger: Logger) {
+         configuration: XenopsConfiguration, clock: any ServerClock, logger: Logger) {
         self.hypervisor = hypervisor
         self.store = store
         self.metadata = metadata

@@ -1,4 +1,5 @@
 import Synchronization
+import Timing
 import Xenstore
 
 /// Event-driven waits on xenstore: a watch on a path, the condition re-checked on every event
@@ -6,10 +7,10 @@ import Xenstore
 /// calling task (which is what `TASK.cancel` does to a running operation) ends the wait.
 struct XenstoreWaiter: Sendable {
     let xs: XenstoreConnection
-    let clock: any XenopsClock
+    let clock: any ServerClock
     private let tokens = Counter()
 
-    init(xs: XenstoreConnection, clock: any XenopsClock) {
+    init(xs: XenstoreConnection, clock: any ServerClock) {
         self.xs = xs
         self.clock = clock
     }

@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Timing
 
 /// xenopsd's server core: queues operations, expands them into atomic steps (xen-api ocaml/xenopsd/lib/xenops_server.ml, `atomics_of_operation`),
 /// runs the steps on the backend with progress, cancel points and the update signals its atomics emit,
@@ -9,9 +10,9 @@ final class Engine: Sendable {
     let backend: DomainBackend
     let tasks: TaskTable
     let updates: Updates
-    let scheduler: Scheduler
+    let scheduler: Deadlines
     let configuration: XenopsConfiguration
-    let clock: any XenopsClock
+    let clock: any ServerClock
     let logger: Logger
     let priority: PriorityGate
     let queues = WorkQueues<WorkItem>(name: "default")
@@ -20,8 +21,8 @@ final class Engine: Sendable {
     /// VMs in the middle of `VM_reboot`: `VM.stat` says Running throughout.
     private let rebooting = Mutex([String: Int]())
 
-    init(metadata: MetadataStore, backend: DomainBackend, tasks: TaskTable, updates: Updates, scheduler: Scheduler,
-         configuration: XenopsConfiguration, clock: any XenopsClock, priority: PriorityGate, logger: Logger) {
+    init(metadata: MetadataStore, backend: DomainBackend, tasks: TaskTable, updates: Updates, scheduler: Deadlines,
+         configuration: XenopsConfiguration, clock: any ServerClock, priority: PriorityGate, logger: Logger) {
         self.priority = priority
         self.metadata = metadata
         self.backend = backend

@@ -1,6 +1,7 @@
 import Foundation
 import DequeModule
 import Synchronization
+public import Timing
 
 /// Keeps background work (checks and signals of VMs no caller is waiting for) off the CPUs while
 /// foreground work (an operation a client requested, up to the barrier that ends it) runs.
@@ -29,7 +30,7 @@ public final class PriorityGate: Sendable {
         let limit: Int
         let idleLimit: Int
         let pause: Duration
-        var foreground: [Int: (key: String?, since: ContinuousClock.Instant)] = [:]
+        var foreground: [Int: (key: String?, since: Duration)] = [:]
         var foregroundKeys: [String: Int] = [:]
         var nextID = 0
         var backgroundRunning = 0
@@ -42,13 +43,13 @@ public final class PriorityGate: Sendable {
         var timerArmed = false
 
         /// When the pause ends, or nil when background work is not paused.
-        func pauseEnd(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        func pauseEnd(now: Duration) -> Duration? {
             guard let oldest = foreground.values.map(\.since).min() else { return nil }
             let end = oldest + pause
             return end > now ? end : nil
         }
 
-        func mayRun(key: String?, now: ContinuousClock.Instant) -> Bool {
+        func mayRun(key: String?, now: Duration) -> Bool {
             if foreground.isEmpty { return backgroundRunning < idleLimit }
             if let key, foregroundKeys[key] != nil { return true }
             return pauseEnd(now: now) == nil && backgroundRunning < limit
@@ -56,7 +57,7 @@ public final class PriorityGate: Sendable {
 
         /// The waiters that may go now, each given a slot: those for a foreground object
         /// wherever they are in the queue, then the others in arrival order.
-        mutating func admit(now: ContinuousClock.Instant) -> [CheckedContinuation<Void, Never>] {
+        mutating func admit(now: Duration) -> [CheckedContinuation<Void, Never>] {
             var admitted: [CheckedContinuation<Void, Never>] = []
             if !foregroundKeys.isEmpty, waiting.contains(where: { $0.key.map { foregroundKeys[$0] != nil } ?? false }) {
                 var held: Deque<Waiter> = []
@@ -79,7 +80,7 @@ public final class PriorityGate: Sendable {
         }
 
         /// Whether the caller must schedule a wake-up at the pause's end: waiters are held by it.
-        mutating func armTimer(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        mutating func armTimer(now: Duration) -> Duration? {
             guard !waiting.isEmpty, !timerArmed, let end = pauseEnd(now: now) else { return nil }
             timerArmed = true
             return end
@@ -87,12 +88,17 @@ public final class PriorityGate: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Ends pauses; its clock is the gate's time.
+    private let deadlines: Deadlines
+    private var now: Duration { deadlines.clock.now }
 
     /// `limit`: background bodies at once while foreground work has run longer than `pause`;
     /// `idleLimit`: at once with no foreground work (nil: one less than the active processors).
-    public init(limit: Int = 1, idleLimit: Int? = nil, pause: Duration = .milliseconds(50)) {
+    public init(limit: Int = 1, idleLimit: Int? = nil, pause: Duration = .milliseconds(50),
+                deadlines: Deadlines = Deadlines()) {
         let processors = ProcessInfo.processInfo.activeProcessorCount
         state = Mutex(State(limit: max(1, limit), idleLimit: max(1, idleLimit ?? processors - 1), pause: pause))
+        self.deadlines = deadlines
     }
 
     /// How many background bodies may run at once with no foreground work. A layer with
@@ -111,9 +117,10 @@ public final class PriorityGate: Sendable {
         let (id, admitted) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
             let id = state.nextID
             state.nextID += 1
-            state.foreground[id] = (key, .now)
+            let now = self.now
+            state.foreground[id] = (key, now)
             if let key { state.foregroundKeys[key, default: 0] += 1 }
-            return (id, state.admit(now: .now))
+            return (id, state.admit(now: now))
         }
         for waiter in admitted { waiter.resume() }
         defer { endForeground(id) }
@@ -150,12 +157,12 @@ public final class PriorityGate: Sendable {
     }
 
     private func endForeground(_ id: Int) {
-        let (admitted, timer) = state.withLock { state -> ([CheckedContinuation<Void, Never>], ContinuousClock.Instant?) in
+        let (admitted, timer) = state.withLock { state -> ([CheckedContinuation<Void, Never>], Duration?) in
             if let key = state.foreground.removeValue(forKey: id)?.key {
                 let count = (state.foregroundKeys[key] ?? 1) - 1
                 state.foregroundKeys[key] = count > 0 ? count : nil
             }
-            let now = ContinuousClock.now
+            let now = self.now
             return (state.admit(now: now), state.armTimer(now: now))
         }
         for waiter in admitted { waiter.resume() }
@@ -165,19 +172,18 @@ public final class PriorityGate: Sendable {
     private func release() {
         let admitted = state.withLock { state in
             state.backgroundRunning -= 1
-            return state.admit(now: .now)
+            return state.admit(now: self.now)
         }
         for waiter in admitted { waiter.resume() }
     }
 
     /// At the end of a pause: let waiters go, and wait for the next pause's end if one began
     /// meanwhile (a newer operation is now the oldest).
-    private func wake(at deadline: ContinuousClock.Instant) {
-        Task {
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            let (admitted, timer) = state.withLock { state -> ([CheckedContinuation<Void, Never>], ContinuousClock.Instant?) in
+    private func wake(at deadline: Duration) {
+        deadlines.schedule(at: deadline, "priority pause end") { [self] in
+            let (admitted, timer) = state.withLock { state -> ([CheckedContinuation<Void, Never>], Duration?) in
                 state.timerArmed = false
-                let now = ContinuousClock.now
+                let now = self.now
                 return (state.admit(now: now), state.armTimer(now: now))
             }
             for waiter in admitted { waiter.resume() }
@@ -187,7 +193,7 @@ public final class PriorityGate: Sendable {
 
     private func acquire(key: String?) async {
         let id: Int? = state.withLock { state in
-            if state.waiting.isEmpty && state.mayRun(key: key, now: .now) {
+            if state.waiting.isEmpty && state.mayRun(key: key, now: self.now) {
                 state.backgroundRunning += 1
                 return nil
             }
@@ -198,7 +204,7 @@ public final class PriorityGate: Sendable {
         guard let id else { return }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let (admitted, timer) = state.withLock { state -> ([CheckedContinuation<Void, Never>], ContinuousClock.Instant?) in
+                let (admitted, timer) = state.withLock { state -> ([CheckedContinuation<Void, Never>], Duration?) in
                     state.unqueued.remove(id)
                     if state.cancelled.remove(id) != nil {
                         state.backgroundRunning += 1
@@ -206,7 +212,7 @@ public final class PriorityGate: Sendable {
                     }
                     // The gate may have opened between taking the id and queueing.
                     state.waiting.append(Waiter(id: id, key: key, continuation: continuation))
-                    let now = ContinuousClock.now
+                    let now = self.now
                     return (state.admit(now: now), state.armTimer(now: now))
                 }
                 for waiter in admitted { waiter.resume() }

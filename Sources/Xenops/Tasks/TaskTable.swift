@@ -1,6 +1,7 @@
 import DequeModule
 import Logging
 import Synchronization
+import Timing
 
 /// A task's state (xenopsd's `Task.state`).
 public enum TaskState: Sendable, Hashable {
@@ -80,12 +81,12 @@ final class TaskTable: Sendable {
 
     private let state = Mutex(State())
     let updates: Updates
-    let clock: any XenopsClock
+    let clock: any ServerClock
     let retention: Duration
     let finishedLimit: Int
     private let logger: Logger
 
-    init(updates: Updates, clock: any XenopsClock, retention: Duration, finishedLimit: Int, logger: Logger) {
+    init(updates: Updates, clock: any ServerClock, retention: Duration, finishedLimit: Int, logger: Logger) {
         self.updates = updates
         self.clock = clock
         self.retention = retention
@@ -150,14 +151,14 @@ final class TaskTable: Sendable {
     }
 
     /// Suspends until the task finishes, is destroyed, or `timeout` passes.
-    func waitFinished(_ id: String, timeout: Duration? = nil, scheduler: Scheduler? = nil) async -> TaskWaitOutcome {
+    func waitFinished(_ id: String, timeout: Duration? = nil, scheduler: Deadlines? = nil) async -> TaskWaitOutcome {
         let waiter = state.withLock { state -> UInt64 in
             state.nextCallback += 1
             state.unsettledWaiters[state.nextCallback] = false
             return state.nextCallback
         }
         let timer = timeout.flatMap { timeout in
-            scheduler?.oneShot(after: timeout, "TASK \(id) wait") { [weak self] in self?.expireWaiter(id, waiter) }
+            scheduler?.schedule(after: timeout, "TASK \(id) wait") { [weak self] in self?.expireWaiter(id, waiter) }
         }
         defer { if let timer { scheduler?.cancel(timer) } }
         return await withTaskCancellationHandler {

@@ -1,5 +1,6 @@
 public import Logging
 import Synchronization
+public import Timing
 
 /// A last-modified table with barriers and blocking reads (xenopsd's `Updates`), shared by its
 /// writers (watch callbacks, workers, the task table) and its readers (xapi's events loop, task
@@ -20,7 +21,7 @@ public final class Updates: Sendable {
         /// between marks it so the suspension returns at once.
         case pending(from: Int)
         case expired
-        case waiting(from: Int, CheckedContinuation<UpdatesBatch, Never>, Scheduler.TimerID?)
+        case waiting(from: Int, CheckedContinuation<UpdatesBatch, Never>, Deadlines.TimerID?)
     }
 
     private struct State {
@@ -32,17 +33,18 @@ public final class Updates: Sendable {
     }
 
     private let state = Mutex(State())
-    private let scheduler: Scheduler
+    /// Readers' timeouts (shared with the engine's other timers in `Xenops`).
+    let scheduler: Deadlines
     private let logger: Logger
     /// The most barriers kept at once.
     public let barrierLimit: Int
     let name: String
 
-    public convenience init(clock: any XenopsClock = SystemClock(), barrierLimit: Int = 4096, logger: Logger) {
-        self.init(name: "updates", scheduler: Scheduler(clock: clock), barrierLimit: barrierLimit, logger: logger)
+    public convenience init(clock: any ServerClock = SystemClock(), barrierLimit: Int = 4096, logger: Logger) {
+        self.init(name: "updates", scheduler: Deadlines(clock: clock), barrierLimit: barrierLimit, logger: logger)
     }
 
-    init(name: String, scheduler: Scheduler, barrierLimit: Int = 4096, logger: Logger) {
+    init(name: String, scheduler: Deadlines, barrierLimit: Int = 4096, logger: Logger) {
         self.name = name
         self.scheduler = scheduler
         self.barrierLimit = barrierLimit
@@ -53,7 +55,7 @@ public final class Updates: Sendable {
 
     /// Marks `id` as changed now (coalescing with any earlier mark).
     public func add(_ id: Dynamic) {
-        let woken = state.withLock { state -> [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Scheduler.TimerID?)] in
+        let woken = state.withLock { state -> [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Deadlines.TimerID?)] in
             let stamp = state.recorder.add(id)
             state.adds += 1
             return Self.wake(&state, newStamp: stamp)
@@ -129,7 +131,7 @@ public final class Updates: Sendable {
         case .wait(let waiter): id = waiter
         }
         let timer = timeout.map { timeout in
-            scheduler.oneShot(after: timeout, "\(name).get timeout (from \(from))") { [weak self] in self?.expire(id) }
+            scheduler.schedule(after: timeout, "\(name).get timeout (from \(from))") { [weak self] in self?.expire(id) }
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -160,7 +162,7 @@ public final class Updates: Sendable {
 
     /// Timeout or cancellation of a reader: it returns with nothing new.
     private func expire(_ id: UInt64) {
-        let action = state.withLock { state -> (CheckedContinuation<UpdatesBatch, Never>, Int, Scheduler.TimerID?)? in
+        let action = state.withLock { state -> (CheckedContinuation<UpdatesBatch, Never>, Int, Deadlines.TimerID?)? in
             switch state.waiters[id] {
             case .pending:
                 state.waiters[id] = .expired
@@ -181,10 +183,10 @@ public final class Updates: Sendable {
     /// Readers that gain from a mutation stamped `newStamp` (those whose token is older), each
     /// with its batch computed now.
     private static func wake(_ state: inout State, newStamp: Int)
-        -> [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Scheduler.TimerID?)]
+        -> [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Deadlines.TimerID?)]
     {
         guard !state.waiters.isEmpty else { return [] }
-        var woken: [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Scheduler.TimerID?)] = []
+        var woken: [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Deadlines.TimerID?)] = []
         var done: [UInt64] = []
         for (id, waiter) in state.waiters {
             guard case .waiting(let from, let continuation, let timer) = waiter, from < newStamp else { continue }
@@ -198,7 +200,7 @@ public final class Updates: Sendable {
         return woken
     }
 
-    private func resume(_ woken: [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Scheduler.TimerID?)]) {
+    private func resume(_ woken: [(CheckedContinuation<UpdatesBatch, Never>, UpdatesBatch, Deadlines.TimerID?)]) {
         for (continuation, batch, timer) in woken {
             if let timer { scheduler.cancel(timer) }
             continuation.resume(returning: batch)

@@ -2,6 +2,7 @@ import Logging
 import Synchronization
 import Testing
 import Simulator
+import Timing
 @testable import Xenops
 import Xenstore
 
@@ -10,7 +11,7 @@ final class Harness: Sendable {
     let store: XenstoreDaemon
     let xenops: Xenops
     let dom0: XenstoreConnection
-    let clock: any XenopsClock
+    let clock: any ServerClock
     private let running: Task<Void, Never>
 
     let simulator: SimulatedHypervisor
@@ -31,7 +32,7 @@ final class Harness: Sendable {
     }
 
     init(_ configuration: XenopsConfiguration = Harness.testConfiguration(),
-         simulation: SimulatedHypervisor.Configuration = .init(), clock: any XenopsClock = SystemClock()) async {
+         simulation: SimulatedHypervisor.Configuration = .init(), clock: any ServerClock = SystemClock()) async {
         let logger = Self.logger()
         store = XenstoreDaemon(logger: logger)
         dom0 = store.connect(domid: 0)

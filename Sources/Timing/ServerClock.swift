@@ -4,9 +4,10 @@ import Glibc
 import Darwin
 #endif
 
-/// Time as the engine sees it. Every timeout, per-step delay, uptime and task duration goes
-/// through this, so tests can drive them with a manual clock instead of sleeping.
-public protocol XenopsClock: Sendable {
+/// Time as the server sees it. Every timeout, deadline, per-step delay, uptime and task
+/// duration goes through this (in Xenops, the simulator, the database's parked event calls and
+/// the XenAPI's pacing), so tests can drive them with a manual clock instead of sleeping.
+public protocol ServerClock: Sendable {
     /// Monotonic time since an arbitrary origin.
     var now: Duration { get }
     /// Seconds since the Unix epoch, for the records xapi shows (task ctime, start time).
@@ -15,14 +16,14 @@ public protocol XenopsClock: Sendable {
     func sleep(until deadline: Duration) async throws
 }
 
-extension XenopsClock {
+extension ServerClock {
     public func sleep(for duration: Duration) async throws {
         try await sleep(until: now + duration)
     }
 }
 
 /// The real clock: `ContinuousClock` for monotonic time, `CLOCK_REALTIME` for wall time.
-public struct SystemClock: XenopsClock {
+public struct SystemClock: ServerClock {
     private let origin: ContinuousClock.Instant
 
     public init() { origin = ContinuousClock.now }
@@ -37,17 +38,5 @@ public struct SystemClock: XenopsClock {
 
     public func sleep(until deadline: Duration) async throws {
         try await ContinuousClock().sleep(until: origin + deadline, tolerance: nil)
-    }
-}
-
-extension Duration {
-    /// Seconds as a floating-point number (for JSON and xenopsd-style float fields).
-    var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) / 1e18
-    }
-
-    static func seconds(_ value: Double) -> Duration {
-        .nanoseconds(Int64((value * 1e9).rounded()))
     }
 }

@@ -1,8 +1,9 @@
 import Synchronization
-@testable import Xenops
 
-/// A clock that moves only when told to, so timeouts and delays are driven by the test.
-final class ManualClock: XenopsClock {
+/// A clock that moves only when told to, so timeouts and delays are driven by a test instead of
+/// waited for. Part of the module, not of a test target, so every layer's tests can drive the
+/// same clock the server's code sleeps on.
+public final class ManualClock: ServerClock {
     private enum Sleeper {
         case pending(Duration)
         case cancelled
@@ -19,10 +20,17 @@ final class ManualClock: XenopsClock {
 
     private let state = Mutex(State())
 
-    var now: Duration { state.withLock { $0.now } }
-    var wallTime: Double { state.withLock { $0.wall + $0.now.seconds } }
+    public init() {}
 
-    func sleep(until deadline: Duration) async throws {
+    public var now: Duration { state.withLock { $0.now } }
+    public var wallTime: Double {
+        state.withLock { state in
+            let (seconds, attoseconds) = state.now.components
+            return state.wall + Double(seconds) + Double(attoseconds) / 1e18
+        }
+    }
+
+    public func sleep(until deadline: Duration) async throws {
         let id = state.withLock { state -> UInt64? in
             if deadline <= state.now { return nil }
             state.next += 1
@@ -67,7 +75,7 @@ final class ManualClock: XenopsClock {
     }
 
     /// Moves time forward, waking every sleeper now due.
-    func advance(by duration: Duration) {
+    public func advance(by duration: Duration) {
         let due = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.now += duration
             var due: [CheckedContinuation<Void, any Error>] = []
@@ -84,7 +92,7 @@ final class ManualClock: XenopsClock {
 
     /// Suspends until at least `count` tasks sleep (with a deadline within `within` from now, if
     /// given), or until the calling task is cancelled (a test's time limit).
-    func waitForSleepers(_ count: Int = 1, dueWithin within: Duration? = nil) async {
+    public func waitForSleepers(_ count: Int = 1, dueWithin within: Duration? = nil) async {
         let id = state.withLock { state -> UInt64 in
             state.next += 1
             return state.next
@@ -107,7 +115,7 @@ final class ManualClock: XenopsClock {
         }
     }
 
-    var sleeperCount: Int { state.withLock { Self.sleeping($0, within: nil) } }
+    public var sleeperCount: Int { state.withLock { Self.sleeping($0, within: nil) } }
 
     private static func sleeping(_ state: State, within: Duration?) -> Int {
         state.sleepers.values.filter {
