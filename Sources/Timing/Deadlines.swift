@@ -121,7 +121,9 @@ public final class Deadlines: Sendable {
             return (s.nextID, s.sleeperGeneration)
         }
         if let generation {
-            let task = Task { [weak self] in
+            // Detached and high: the one sleeper serves every timer, so it must not inherit the
+            // low priority of a background body that happened to schedule first.
+            let task = Task.detached(priority: .high) { [weak self] in
                 guard let self else { return }
                 await self.sleep(generation: generation, until: deadline)
             }

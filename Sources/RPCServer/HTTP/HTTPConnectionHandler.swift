@@ -2,10 +2,11 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The HTTP/1.1 server side of a connection, after NIO's request decoder: assembles requests
-/// (``HTTPRequestAssembler``), hands complete ones to the connection's task through `requests`,
-/// and writes the responses that task sends back. Confined to the channel's event loop; the
-/// task reaches it through a `NIOLoopBound`.
+/// The HTTP/1.1 server side of a connection, after NIO's request decoder: turns channel events
+/// into events of ``HTTPConnectionState`` and carries out the action each returns: hands complete
+/// requests to the connection's task through `requests`, writes the responses that task sends
+/// back. It keeps no state of its own. Confined to the channel's event loop; the task reaches it
+/// through a `NIOLoopBound`.
 ///
 /// It does what NIO's `HTTPServerPipelineHandler`, `HTTPServerProtocolErrorHandler`,
 /// `NIOHTTPResponseHeadersValidator` and `HTTPResponseEncoder` did for this server, byte for
@@ -21,36 +22,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// What arrived while a response was pending, replayed once it is written.
-    private enum Buffered {
-        case part(HTTPServerRequestPart)
-        case error(any Error)
-        /// The peer shut down its side (half-closure is on so that it can still be answered).
-        case inputClosed
-    }
-
-    /// Graceful shutdown (`ChannelShouldQuiesceEvent`) as NIO's pipeline handler ran it.
-    private enum Quiescing {
-        case no
-        /// A request was being received: answer it, then close.
-        case afterRequest
-        /// The request being answered is the last one: nothing more is read or replayed.
-        case afterResponse
-    }
-
-    private var assembler: HTTPRequestAssembler
+    private var state: HTTPConnectionState
     private let requests: AsyncStream<HTTPRequest>.Continuation
     private let logger: Logger
     private var context: ChannelHandlerContext?
-    private var buffered = CircularBuffer<Buffered>(initialCapacity: 0)
-    /// A `read()` held back while parts of a pipelined request wait.
-    private var readPending = false
-    private var quiescing = Quiescing.no
-    /// Whether the request being answered is a `HEAD`, whose response has no body.
-    private var answeringHEAD = false
 
     init(maxBodyBytes: Int, requests: AsyncStream<HTTPRequest>.Continuation, logger: Logger) {
-        self.assembler = HTTPRequestAssembler(maxBodyBytes: maxBodyBytes)
+        self.state = HTTPConnectionState(maxBodyBytes: maxBodyBytes)
         self.requests = requests
         self.logger = logger
     }
@@ -64,160 +42,95 @@ final class HTTPConnectionHandler: ChannelDuplexHandler {
         self.requests.finish()
     }
 
-    private var awaitingResponse: Bool {
-        if case .awaitingResponse = self.assembler.state { return true }
-        return false
-    }
-
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .afterResponse = self.quiescing { return }
-        if self.awaitingResponse || !self.buffered.isEmpty {
-            self.buffered.append(.part(Self.unwrapInboundIn(data)))
-            return
-        }
-        self.receive(Self.unwrapInboundIn(data), context: context)
-    }
-
-    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        if case .head(let head) = part {
-            self.answeringHEAD = head.method == .HEAD
-        }
-        switch self.assembler.receive(part) {
-        case .none:
-            break
-        case .sendContinue(let version):
-            self.writeRaw(XapiResponses.continueHead(version: XapiResponses.responseVersion(for: version)), context: context)
-        case .dispatch(let request):
-            if case .afterRequest = self.quiescing {
-                self.quiescing = .afterResponse
-                self.buffered.removeAll()
-            }
-            if case .terminated = self.requests.yield(request) {
-                // The connection's task is gone (shutdown): nobody will answer.
-                self.assembler.connectionClosed()
-                context.close(promise: nil)
-            }
-        case .rejectTooLarge(let version, let closeAfterResponse):
-            self.logger.debug("request body over the limit", metadata: ["limit": "\(self.assembler.maxBodyBytes)"])
-            let response = XapiResponses.payloadTooLarge(limit: self.assembler.maxBodyBytes, version: version)
-            self.write(response, context: context, close: closeAfterResponse)
-        case .close:
-            context.close(promise: nil)
-        }
+        self.perform(self.state.received(Self.unwrapInboundIn(data)), context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case is IdleStateHandler.IdleStateEvent:
-            if self.assembler.closesWhenIdle {
-                self.logger.debug("closing idle connection")
-                context.close(promise: nil)
-            }
+            let action = self.state.idle()
+            if case .close = action { self.logger.debug("closing idle connection") }
+            self.perform(action, context: context)
         case let event as ChannelEvent where event == .inputClosed:
-            // Answer what was asked before the peer stopped sending, then close; as before,
-            // when reading paused during every request and the end of input showed only after.
-            if self.awaitingResponse {
-                self.buffered.append(.inputClosed)
-            } else {
-                context.close(promise: nil)
-            }
+            self.perform(self.state.inputClosed(), context: context)
         case is ChannelShouldQuiesceEvent:
-            switch self.assembler.state {
-            case .awaitingResponse:
-                self.quiescing = .afterResponse
-                self.buffered.removeAll()
-            case .receiving, .discarding:
-                self.quiescing = .afterRequest
-            case .idle, .closed:
-                self.quiescing = .afterResponse
-                self.buffered.removeAll()
-                context.close(promise: nil)
-            }
+            self.perform(self.state.quiesce(), context: context)
         default:
             context.fireUserInboundEventTriggered(event)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.assembler.connectionClosed()
-        self.buffered.removeAll()
+        self.state.connectionClosed()
         self.requests.finish()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError, self.awaitingResponse {
-            // It belongs after the pending response, like any later part.
-            self.buffered.append(.error(error))
-            return
-        }
-        self.fail(error, context: context)
-    }
-
-    /// Malformed HTTP gets a 400 (responses are written whole, so none is ever half out);
-    /// either way only this connection is affected.
-    private func fail(_ error: any Error, context: ChannelHandlerContext) {
-        // A request cut short by the end of input found the channel already closed before
-        // half-closure was enabled: it still gets no answer.
-        if let error = error as? HTTPParserError, error != .invalidEOFState {
-            self.writeRaw(XapiResponses.badRequest, context: context)
-        }
         self.logger.debug("connection error", metadata: ["error": "\(error)"])
-        self.assembler.connectionClosed()
-        context.close(promise: nil)
+        if let error = error as? HTTPParserError {
+            self.perform(self.state.parseFailed(error), context: context)
+        } else {
+            self.perform(self.state.channelFailed(), context: context)
+        }
     }
 
     // MARK: Outbound
 
-    /// Reading goes on while a request is being answered, so that the socket keeps its
-    /// registration (pausing and resuming it cost two `epoll_ctl` calls per request); it pauses
-    /// only when something arrives meanwhile, i.e. for a client that pipelines.
     func read(context: ChannelHandlerContext) {
-        if case .afterResponse = self.quiescing, !self.awaitingResponse {
-            return
-        }
-        if self.buffered.isEmpty {
-            context.read()
-        } else {
-            self.readPending = true
-        }
+        self.perform(self.state.readRequested(), context: context)
     }
 
     /// Writes the answer to the request last dispatched, then replays what waited behind it.
     /// Runs on the event loop.
     func send(_ response: HTTPResponse) {
-        guard let context, self.awaitingResponse else { return }
-        var response = response
-        if case .afterResponse = self.quiescing {
-            response = response.closingForShutdown()
+        guard let context else { return }
+        let action = self.state.respond(response)
+        guard case .write(_, _, let close) = action else { return }
+        self.perform(action, context: context)
+        if close { return }
+        while let next = self.state.replayNext() {
+            self.perform(next, context: context)
         }
-        self.assembler.responseSent(keepAlive: !response.close)
-        self.write(response, context: context, close: response.close)
-        if response.close { return }
+    }
 
-        while !self.awaitingResponse, let event = self.buffered.popFirst() {
-            switch event {
-            case .part(let part):
-                self.receive(part, context: context)
-            case .error(let error):
-                self.fail(error, context: context)
-                return
-            case .inputClosed:
-                context.close(promise: nil)
-                return
+    // MARK: Actions
+
+    private func perform(_ action: HTTPConnectionState.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .writeContinue(let version):
+            self.writeRaw(XapiResponses.continueHead(version: XapiResponses.responseVersion(for: version)), context: context)
+        case .dispatch(let request):
+            if case .terminated = self.requests.yield(request) {
+                // The connection's task is gone (shutdown): nobody will answer.
+                self.perform(self.state.dispatchRefused(), context: context)
             }
-        }
-        if self.readPending, self.buffered.isEmpty {
-            self.readPending = false
+        case .write(let response, let omittingBody, let close):
+            if response.status == .payloadTooLarge {
+                self.logger.debug("request body over the limit", metadata: ["limit": "\(self.state.assembler.maxBodyBytes)"])
+            }
+            self.write(response, omittingBody: omittingBody, close: close, context: context)
+        case .reject(let error):
+            // Responses are written whole, so none is ever half out. A request cut short by the
+            // end of input found the channel already closed before half-closure was enabled: it
+            // still gets no answer.
+            if error != .invalidEOFState { self.writeRaw(XapiResponses.badRequest, context: context) }
+            context.close(promise: nil)
+        case .close:
+            context.close(promise: nil)
+        case .read:
             context.read()
         }
     }
 
-    private func write(_ response: HTTPResponse, context: ChannelHandlerContext, close: Bool) {
+    private func write(_ response: HTTPResponse, omittingBody: Bool, close: Bool, context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: response.body.count + 256)
-        response.write(into: &buffer, omittingBody: self.answeringHEAD)
+        response.write(into: &buffer, omittingBody: omittingBody)
         if close {
             let channel = context.channel
             let written = context.eventLoop.makePromise(of: Void.self)
