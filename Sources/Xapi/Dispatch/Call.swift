@@ -54,35 +54,20 @@ public struct Call: Sendable {
     }
 
     /// A string or ref argument.
-    public func string(_ name: String) throws(XapiError) -> String {
-        let value = try argument(name)
-        guard let string = value.stringValue else { throw mistyped(name, value) }
-        return string
-    }
-
-    public func bool(_ name: String) throws(XapiError) -> Bool {
-        let value = try argument(name)
-        guard let bool = value.boolValue else { throw mistyped(name, value) }
-        return bool
-    }
-
-    public func int(_ name: String) throws(XapiError) -> Int64 {
-        let value = try argument(name)
-        guard let int = value.intValue else { throw mistyped(name, value) }
-        return int
-    }
-
-    public func double(_ name: String) throws(XapiError) -> Double {
-        let value = try argument(name)
-        guard let double = value.doubleValue else { throw mistyped(name, value) }
-        return double
-    }
+    public func string(_ name: String) throws(XapiError) -> String { try read(name, \.stringValue) }
+    public func bool(_ name: String) throws(XapiError) -> Bool { try read(name, \.boolValue) }
+    public func int(_ name: String) throws(XapiError) -> Int64 { try read(name, \.intValue) }
+    public func double(_ name: String) throws(XapiError) -> Double { try read(name, \.doubleValue) }
 
     /// A set of refs or strings.
     public func strings(_ name: String) throws(XapiError) -> [String] {
+        try read(name) { value in value.arrayValue.map { $0.compactMap(\.stringValue) } }
+    }
+
+    private func read<T>(_ name: String, _ typed: (Value) -> T?) throws(XapiError) -> T {
         let value = try argument(name)
-        guard case .array(let items) = value else { throw mistyped(name, value) }
-        return items.compactMap(\.stringValue)
+        guard let result = typed(value) else { throw mistyped(name, value) }
+        return result
     }
 
     private func mistyped(_ name: String, _ value: Value) -> XapiError {
