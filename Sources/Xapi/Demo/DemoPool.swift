@@ -52,7 +52,7 @@ public enum DemoPool {
         let metrics = try s.create(t.hostMetrics, [
             "memory_total": .int(64 * gib), "memory_free": .int(60 * gib), "live": .bool(true), "last_updated": now,
         ])
-        try s.insert(t.host, ref: host, fields: try fields(&s, t.host.table, [
+        try s.create(t.host.table, [
             "name_label": .string(o.hostname), "name_description": .string("Default install"),
             "hostname": .string(o.hostname), "address": .string(o.address), "enabled": .bool(true),
             "API_version_major": .int(2), "API_version_minor": .int(23), "API_version_vendor": .string("XenSource"),
@@ -66,7 +66,7 @@ public enum DemoPool {
             "memory_overhead": .int(512 * mib), "edition": .string("xcp-ng"),
             "suspend_image_sr": .string(localSR), "crash_dump_sr": .string(localSR),
             "allowed_operations": .array(["provision", "evacuate", "reboot", "shutdown", "vm_start", "vm_resume", "vm_migrate"].map(Value.string)),
-        ]))
+        ], ref: host)
         for (sr, config) in [(localSR, ["device": Value.string("/dev/sda3")]), (isoSR, ["location": .string("/opt/xensource/packages/iso")])] {
             try s.create(t.pbd, ["host": .string(host), "SR": .string(sr), "device_config": .structure(Structure(config.map { .init(key: $0.key, value: $0.value) })),
                                  "currently_attached": .bool(true)])
@@ -129,11 +129,11 @@ public enum DemoPool {
             "memory_actual": .int(4 * gib), "VCPUs_number": .int(8), "start_time": now, "install_time": now,
             "last_updated": now, "current_domain_type": .string("pv"), "state": .array([.string("running")]),
         ])
-        try s.insert(t.vm, ref: dom0, fields: try fields(&s, t.vm.table, vmFields(name: "Control domain on host: \(o.hostname)", memory: 4 * gib, vcpus: 8) + [
+        try s.create(t.vm.table, vmFields(name: "Control domain on host: \(o.hostname)", memory: 4 * gib, vcpus: 8) + [
             "name_description": .string("The domain which manages physical devices and manages other domains"),
             "is_control_domain": .bool(true), "power_state": .string("Running"), "domid": .int(0),
             "resident_on": .string(host), "metrics": .string(dom0Metrics), "domain_type": .string("pv"),
-        ]))
+        ], ref: dom0)
         try s.create(t.console.table, ["protocol": .string("rfb"), "location": .string("https://\(o.address)/console?ref=\(dom0)"),
                                  "VM": .string(dom0), "other_config": .structure([:])])
 
@@ -226,13 +226,6 @@ public enum DemoPool {
             let h = String(b, radix: 16)
             return b < 16 ? "0" + h : h
         }.joined(separator: ":")
-    }
-
-    private static func fields(_ s: inout DatabaseState, _ table: Int, _ values: [String: Value]) throws(XapiError) -> [Value] {
-        var fields = s.initialFields(table)
-        if let u = s.schema(table).uuidField { fields[u] = .string(Identifiers.uuid()) }
-        for (name, value) in values { fields[s.fieldIndex(table, name)] = value }
-        return fields
     }
 }
 

@@ -79,11 +79,7 @@ extension DatabaseState {
     @discardableResult
     public mutating func create<Name>(_ table: TableFields<Name>, _ values: [Name: Value],
                                       ref: String = Identifiers.ref()) throws(XapiError) -> String {
-        var fields = initialFields(table.table)
-        if let u = schema(table.table).uuidField { fields[u] = .string(Identifiers.uuid()) }
-        for (name, value) in values { fields[table[name]] = value }
-        try insert(table.table, ref: ref, fields: fields)
-        return ref
+        try create(table.table, values.map { (table[$0.key], $0.value) }, ref: ref)
     }
 
     /// The column of a field named at run time (a record's keys); the datamodel must have it.
@@ -97,10 +93,14 @@ extension DatabaseState {
     /// A new row from a record given as data (the demo pool's): the datamodel must have every key.
     @discardableResult
     public mutating func create(_ table: Int, _ values: [String: Value], ref: String = Identifiers.ref()) throws(XapiError) -> String {
+        try create(table, values.map { (fieldIndex(table, $0.key), $0.value) }, ref: ref)
+    }
+
+    /// Defaults, a fresh uuid, then `columns`, inserted under `ref`: what both forms share.
+    private mutating func create(_ table: Int, _ columns: [(Int, Value)], ref: String) throws(XapiError) -> String {
         var fields = initialFields(table)
-        let schema = model.classes[table]
-        if let u = schema.uuidField { fields[u] = .string(Identifiers.uuid()) }
-        for (name, value) in values { fields[fieldIndex(table, name)] = value }
+        if let u = model.classes[table].uuidField { fields[u] = .string(Identifiers.uuid()) }
+        for (column, value) in columns { fields[column] = value }
         try insert(table, ref: ref, fields: fields)
         return ref
     }

@@ -5,6 +5,13 @@ import XapiDB
 /// unix socket is pre-authenticated as in xapi.
 struct SessionManager: Sendable {
     let tables: Tables
+    /// `session.last_active`'s column, looked up once: validation runs on every call.
+    private let lastActiveField: Int
+
+    init(tables: Tables) {
+        self.tables = tables
+        lastActiveField = tables.session[.lastActive]
+    }
 
     func login(user: String, password: String, originator: String, origin: CallOrigin, api: XenAPI) throws(XapiError) -> String {
         if origin.transport == .tcp {
@@ -55,7 +62,7 @@ struct SessionManager: Sendable {
             guard s.contains(table, session) else { throw .sessionInvalid(session) }
             return try s.row(table, session)
         }
-        let activeField = table[.lastActive]
+        let activeField = lastActiveField
         let now = DateTime.now()
         let refresh = Int64(api.configuration.lastActiveRefreshInterval.components.seconds)
         if now.secondsSinceEpoch - row.fields[activeField].dateValue.secondsSinceEpoch >= refresh {
