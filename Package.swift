@@ -34,13 +34,16 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Layer 0: the bytes of text wire formats — byte sinks, number and string spelling, and
+        // the one JSON tree and writer (the codecs' JSON and Xenops' diagnostics alike).
+        .target(name: "Wire", swiftSettings: upcoming),
         // Layer 0: the server's clock and its one timer service, injectable for tests.
         .target(name: "Timing", swiftSettings: upcoming),
         // Layer 1: xenopsd — drives simulated domains through Xenstore.
         .target(
             name: "Xenops",
             dependencies: [
-                "Xenstore", "Timing",
+                "Xenstore", "Timing", "Wire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -71,7 +74,7 @@ let package = Package(
         // Layer 1: the XenAPI's wire formats, both directions: XML-RPC and JSON(-RPC) ↔ `Value`.
         .target(
             name: "Codec",
-            dependencies: ["XapiDB"],
+            dependencies: ["XapiDB", "Wire"],
             swiftSettings: upcoming
         ),
         // Layer 2: the XenAPI itself, over XapiDB and Xenops.
@@ -100,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "xapi-server",
             dependencies: [
-                "RPCServer", "Xapi", "XapiDB", "Xenops", "Simulator", "Xenstore",
+                "RPCServer", "Xapi", "XapiDB", "Xenops", "Simulator", "Xenstore", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -148,11 +151,11 @@ let package = Package(
             dependencies: ["Xenstore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Simulator", "Xenstore", "Timing"], swiftSettings: upcoming),
+        .testTarget(name: "XenopsTests", dependencies: ["Xenops", "Simulator", "Xenstore", "Timing", "Wire"], swiftSettings: upcoming),
         .testTarget(name: "XapiDBTests", dependencies: ["XapiDB", "Timing"], swiftSettings: upcoming),
         .testTarget(name: "TimingTests", dependencies: ["Timing"], swiftSettings: upcoming),
-        .testTarget(name: "CodecTests", dependencies: ["Codec", "XapiDB"], swiftSettings: upcoming),
-        .testTarget(name: "XapiTests", dependencies: ["Xapi", "Xenops", "Simulator", "Xenstore", "Timing"], swiftSettings: upcoming),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "XapiDB", "Wire"], swiftSettings: upcoming),
+        .testTarget(name: "XapiTests", dependencies: ["Xapi", "Xenops", "Simulator", "Xenstore", "Timing", "Wire"], swiftSettings: upcoming),
         .testTarget(
             name: "RPCServerTests",
             dependencies: [

@@ -1,3 +1,4 @@
+import Wire
 public import XapiDB
 
 /// XML-RPC output exactly as xapi produces it: ocaml-rpc's `Xmlrpc.to_string` in its default

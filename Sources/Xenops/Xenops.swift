@@ -1,3 +1,4 @@
+public import Wire
 public import Logging
 public import ServiceLifecycle
 import Synchronization

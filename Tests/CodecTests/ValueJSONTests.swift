@@ -1,5 +1,6 @@
 @testable import Codec
 import Testing
+import Wire
 @testable import XapiDB
 
 @Suite struct ValueJSONTests {
@@ -53,5 +54,25 @@ import Testing
             value.writeJSON(into: &out)
             #expect(value.jsonByteCount == out.count)
         }
+    }
+
+    /// The `JSON` tree (diagnostics, operation descriptions) goes through the same writer: the
+    /// same document as a tree and as a `Value` gives the same bytes.
+    @Test func theTreeIsSpelledByTheSameWriter() {
+        let strings = ["q\"b\\s/", "\u{8}\u{C}\n\r\t", "\u{0}\u{1F}\u{7F}", "héllo ✓ 😀", "clean ascii, longer than a word"]
+        let doubles = [1.0, 0.25, 1e20, 0.1 + 0.2, -0.0, 1e15, 1.0 / 3, 1e-5, .nan, .infinity]
+        let tree = JSON.object([
+            "strings": .array(strings.map(JSON.string)), "doubles": .array(doubles.map(JSON.double)),
+            "ints": .array([.int(0), .int(-12), .int(.max)]), "flags": .array([.bool(true), .bool(false), .null]),
+            "nested": .object([JSON.Member("z", .array([])), JSON.Member("a", .object([]))]),
+        ])
+        var value = Structure()
+        value.append("strings", .array(strings.map(Value.string)))
+        value.append("doubles", .array(doubles.map(Value.double)))
+        value.append("ints", .array([.int(0), .int(-12), .int(.max)]))
+        value.append("flags", .array([.bool(true), .bool(false), .null]))
+        value.append("nested", .structure(["z": .array([]), "a": .structure(Structure())]))
+        #expect(tree.text == json(.structure(value)))
+        #expect(tree.text.contains(#""\b\f\n\r\t""#))
     }
 }

@@ -1,3 +1,4 @@
+public import Wire
 /// A queued operation (xenopsd's `operation`): what an API call or the internal event loop asks
 /// a VM's queue to do. Each expands into atomic steps (`Atomic`).
 public enum Operation: Sendable, Hashable {

@@ -1,3 +1,4 @@
+public import Wire
 /// A device of a VM, as xenopsd names it: `(vm uuid, name)` where the name is the Linux device
 /// for VBDs (`"xvda"`), the index for VIFs (`"0"`), and the slot for PCI devices and vGPUs.
 public struct DeviceID: Hashable, Sendable, Comparable, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import Wire
 /// What xapi pushes to xenopsd about a VM (xenopsd's `Vm.t`): its configuration, not its state.
 public struct VMConfig: Sendable, Hashable {
     public enum DomainKind: String, Sendable, Hashable {

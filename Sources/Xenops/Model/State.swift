@@ -1,3 +1,4 @@
+import Wire
 /// xenopsd's `power_state`.
 public enum PowerState: String, Sendable, Hashable {
     case running = "Running", halted = "Halted", suspended = "Suspended", paused = "Paused"

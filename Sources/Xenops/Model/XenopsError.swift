@@ -1,3 +1,4 @@
+public import Wire
 /// xenopsd's `Errors.error`: every failure of the API, of a task, and of a step. `code` and
 /// `parameters` are xenopsd's constructor name and arguments, which xapi maps to XenAPI errors.
 public enum XenopsError: Error, Sendable, Hashable, CustomStringConvertible {

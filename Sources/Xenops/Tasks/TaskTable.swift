@@ -1,3 +1,4 @@
+import Wire
 import DequeModule
 import Logging
 import Synchronization

@@ -1,3 +1,4 @@
+public import Wire
 /// What `Updates.get` returns: barriers oldest first (each with its snapshot's ids newer than
 /// `from`), then the ids changed since `from` in order of their latest change, and the token to
 /// pass next time.
