@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "RPCServer",
             dependencies: [
-                "Xapi", "XapiDB", "Codec",
+                "Xapi", "XapiDB", "Codec", "Wire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Codec
 public import Logging
 public import Xapi
+public import Wire
 import XapiDB
 
 /// Connects the HTTP layer to the XenAPI: decodes the wire format, dispatches, waits until the
@@ -19,10 +20,10 @@ public struct XapiRPCHandler: RPCHandler {
     let api: XenAPI
     let logger: Logger
     let durableWait: DurableWait
-    let diagnosticsDocument: @Sendable () async -> [UInt8]
+    let diagnosticsDocument: @Sendable () async -> JSON
 
     public init(api: XenAPI, logger: Logger, durableWait: DurableWait = .call,
-                diagnostics: @escaping @Sendable () async -> [UInt8] = { Array("{}".utf8) }) {
+                diagnostics: @escaping @Sendable () async -> JSON = { .object([]) }) {
         self.api = api
         self.logger = logger
         self.durableWait = durableWait
@@ -64,8 +65,26 @@ public struct XapiRPCHandler: RPCHandler {
         }
     }
 
-    public func diagnostics() async -> [UInt8] {
-        await diagnosticsDocument()
+    public func diagnostics(checks: Set<DiagnosticsCheck>) async -> [UInt8] {
+        var members: [JSON.Member] = []
+        if case .object(let engine) = await diagnosticsDocument() { members = engine }
+        if checks.contains(.refs) { members.append(JSON.Member("refs", referenceReport())) }
+        return JSON.object(members).bytes
+    }
+
+    /// `?check=refs`: `ok`, the number of faults, and each fault as an object.
+    private func referenceReport() -> JSON {
+        let faults = api.referenceFaults().map { fault -> JSON in
+            switch fault {
+            case .dangling(let path, let row, let target, let targetClass):
+                .object(["kind": .string("dangling"), "field": .string(path.description), "row": .string(row),
+                         "target": .string(target), "target_class": .string(targetClass)])
+            case .drift(let path, let row, let missing, let extra):
+                .object(["kind": .string("drift"), "field": .string(path.description), "row": .string(row),
+                         "missing": .array(missing.map(JSON.string)), "extra": .array(extra.map(JSON.string))])
+            }
+        }
+        return .object(["ok": .bool(faults.isEmpty), "count": .int(faults.count), "faults": .array(faults)])
     }
 
     private func perform(_ method: String, _ params: [Value], _ context: RPCRequestContext) async -> Answer {

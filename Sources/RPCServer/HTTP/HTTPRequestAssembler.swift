@@ -7,6 +7,8 @@ struct HTTPRequest: Sendable, Equatable {
     var version: HTTPVersion
     /// The request target without its query string.
     var path: String
+    /// What follows the `?` of the request target; empty when there is none.
+    var query: String = ""
     var headers: HTTPHeaders
     var body: [UInt8]
     /// `false` for HTTP/1.0 without `connection: keep-alive` or any `connection: close`
@@ -118,11 +120,12 @@ struct HTTPRequestAssembler {
         switch self.state {
         case .receiving(let head, let body):
             self.state = .awaitingResponse
-            let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let target = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
             let request = HTTPRequest(
                 method: head.method,
                 version: head.version,
-                path: path,
+                path: target.first.map(String.init) ?? "",
+                query: target.count > 1 ? String(target[1]) : "",
                 headers: head.headers,
                 body: body,
                 keepAlive: head.isKeepAlive

@@ -204,6 +204,16 @@ enum XapiResponses {
         )
     }
 
+    static func badQuery(reason: String, version: HTTPVersion) -> HTTPResponse {
+        self.errorPage(
+            status: .badRequest,
+            title: "HTTP 400 bad request",
+            text: "The request cannot be answered as written.",
+            detail: reason,
+            version: version
+        )
+    }
+
     static func methodNotImplemented(_ method: HTTPMethod, version: HTTPVersion) -> HTTPResponse {
         self.errorPage(
             status: .custom(code: 501, reasonPhrase: "Method not implemented"),

@@ -56,6 +56,32 @@ public protocol RPCHandler: Sendable {
     func xmlrpc(body: [UInt8], context: RPCRequestContext) async -> RPCReply
     /// `POST /jsonrpc`: a JSON-RPC 1.0 or 2.0 request.
     func jsonrpc(body: [UInt8], context: RPCRequestContext) async -> RPCReply
-    /// The JSON document served at `GET /diagnostics`.
-    func diagnostics() async -> [UInt8]
+    /// The JSON document served at `GET /diagnostics`, with the results of the checks the
+    /// query asked for (`?check=refs`).
+    func diagnostics(checks: Set<DiagnosticsCheck>) async -> [UInt8]
+}
+
+/// A consistency check `GET /diagnostics?check=…` runs on the live state (comma-separated or
+/// repeated: `check=refs`).
+public enum DiagnosticsCheck: String, Sendable, CaseIterable {
+    /// No row names a row that is gone, and derived sets agree with the refs they derive from.
+    case refs
+
+    /// The checks a query string asks for; an unknown name is refused with its spelling.
+    static func parse(query: String) -> Result<Set<DiagnosticsCheck>, UnknownCheck> {
+        var checks: Set<DiagnosticsCheck> = []
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.first == "check", parts.count == 2 else { continue }
+            for name in parts[1].split(separator: ",") {
+                guard let check = DiagnosticsCheck(rawValue: String(name)) else { return .failure(UnknownCheck(name: String(name))) }
+                checks.insert(check)
+            }
+        }
+        return .success(checks)
+    }
+
+    struct UnknownCheck: Error {
+        let name: String
+    }
 }

@@ -275,8 +275,14 @@ struct HTTPConnection: Sendable {
             let reply = await rpc.jsonrpc(body: request.body, context: self.context(for: request))
             return self.render(reply, contentType: .json, for: request)
         case .diagnostics:
-            let document = await rpc.diagnostics()
-            return XapiResponses.rpc(document, contentType: .json, for: request)
+            switch DiagnosticsCheck.parse(query: request.query) {
+            case .success(let checks):
+                let document = await rpc.diagnostics(checks: checks)
+                return XapiResponses.rpc(document, contentType: .json, for: request)
+            case .failure(let unknown):
+                let known = DiagnosticsCheck.allCases.map(\.rawValue).joined(separator: ", ")
+                return XapiResponses.badQuery(reason: "unknown check '\(unknown.name)' (known: \(known))", version: request.version)
+            }
         case .corsPreflight:
             return XapiResponses.corsPreflight(for: request)
         case .notFound:

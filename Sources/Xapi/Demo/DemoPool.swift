@@ -68,7 +68,7 @@ public enum DemoPool {
             "allowed_operations": .array(["provision", "evacuate", "reboot", "shutdown", "vm_start", "vm_resume", "vm_migrate"].map(Value.string)),
         ], ref: host)
         for (sr, config) in [(localSR, ["device": Value.string("/dev/sda3")]), (isoSR, ["location": .string("/opt/xensource/packages/iso")])] {
-            try s.create(t.pbd, ["host": .string(host), "SR": .string(sr), "device_config": .structure(Structure(config.map { .init(key: $0.key, value: $0.value) })),
+            try s.create(t.pbd.table, ["host": .string(host), "SR": .string(sr), "device_config": .structure(Structure(config.map { .init(key: $0.key, value: $0.value) })),
                                  "currently_attached": .bool(true)])
         }
         let toolsISO = try s.create(t.vdi.table, [

@@ -59,9 +59,9 @@ public enum HostField: String, FieldName {
 public enum VMField: String, FieldName {
     public static let className = "VM"
     case actionsAfterCrash = "actions_after_crash", actionsAfterReboot = "actions_after_reboot"
-    case actionsAfterShutdown = "actions_after_shutdown", allowedOperations = "allowed_operations"
-    case attachedPCIs = "attached_PCIs", biosStrings = "bios_strings", blockedOperations = "blocked_operations"
-    case consoles, currentOperations = "current_operations", domainType = "domain_type", domid
+    case actionsAfterShutdown = "actions_after_shutdown", allowedOperations = "allowed_operations", appliance
+    case attachedPCIs = "attached_PCIs", biosStrings = "bios_strings", blobs, blockedOperations = "blocked_operations"
+    case children, consoles, currentOperations = "current_operations", domainType = "domain_type", domid
     case guestMetrics = "guest_metrics", hasVendorDevice = "has_vendor_device", hvmBootPolicy = "HVM_boot_policy"
     case isASnapshot = "is_a_snapshot", isATemplate = "is_a_template", isControlDomain = "is_control_domain"
     case isDefaultTemplate = "is_default_template", memoryDynamicMax = "memory_dynamic_max"
@@ -96,15 +96,15 @@ public enum VMGuestMetricsField: String, FieldName {
 public enum VBDField: String, FieldName {
     public static let className = "VBD"
     case allowedOperations = "allowed_operations", currentlyAttached = "currently_attached"
-    case currentOperations = "current_operations", device, empty, mode, type, unpluggable, userdevice, vdi = "VDI"
-    case vm = "VM"
+    case currentOperations = "current_operations", device, empty, metrics, mode, type, unpluggable
+    case userdevice, uuid, vdi = "VDI", vm = "VM"
 }
 
 /// The `VIF` fields logic names.
 public enum VIFField: String, FieldName {
     public static let className = "VIF"
     case allowedOperations = "allowed_operations", currentlyAttached = "currently_attached"
-    case currentOperations = "current_operations", device, mac = "MAC", mtu = "MTU", network
+    case currentOperations = "current_operations", device, mac = "MAC", metrics, mtu = "MTU", network
     case otherConfig = "other_config", vm = "VM"
 }
 
@@ -125,7 +125,13 @@ public enum SRField: String, FieldName {
 /// The `network` fields logic names.
 public enum NetworkField: String, FieldName {
     public static let className = "network"
-    case bridge
+    case bridge, otherConfig = "other_config", pifs = "PIFs", vifs = "VIFs"
+}
+
+/// The `PBD` fields logic names.
+public enum PBDField: String, FieldName {
+    public static let className = "PBD"
+    case currentlyAttached = "currently_attached", deviceConfig = "device_config", sr = "SR"
 }
 
 /// The `task` fields logic names.
@@ -162,3 +168,26 @@ public enum GPUGroupField: String, FieldName {
     case enabledVGPUTypes = "enabled_VGPU_types", supportedVGPUTypes = "supported_VGPU_types"
 }
 
+/// The `message` fields logic names.
+public enum MessageField: String, FieldName {
+    public static let className = "message"
+    case body, cls, name, objUUID = "obj_uuid", priority, timestamp
+}
+
+/// The `VMSS` fields logic names.
+public enum VMSSField: String, FieldName {
+    public static let className = "VMSS"
+    case uuid, vms = "VMs"
+}
+
+/// The `PVS_cache_storage` fields logic names.
+public enum PVSCacheStorageField: String, FieldName {
+    public static let className = "PVS_cache_storage"
+    case host, site, vdi = "VDI"
+}
+
+/// The `PVS_proxy` fields logic names.
+public enum PVSProxyField: String, FieldName {
+    public static let className = "PVS_proxy"
+    case currentlyAttached = "currently_attached", site, vif = "VIF"
+}

@@ -65,5 +65,7 @@ struct HandlerRegistry: Sendable {
     static let tables: [ClassHandlers] = [
         SessionHandlers.table, EventHandlers.table, TaskHandlers.table, MessageHandlers.table,
         VMMessages.table, VBDMessages.table, VIFMessages.table, VDIHandlers.table, VGPUHandlers.table,
+        NetworkHandlers.table, PBDHandlers.table, ConsoleHandlers.table, VMSSHandlers.table,
+        PVSCacheStorageHandlers.table,
     ]
 }

@@ -17,8 +17,13 @@ public struct Tables: Sendable {
     public let console: TableFields<ConsoleField>
     public let vgpu: TableFields<VGPUField>
     public let gpuGroup: TableFields<GPUGroupField>
+    public let pbd: TableFields<PBDField>
+    public let message: TableFields<MessageField>
+    public let vmss: TableFields<VMSSField>
+    public let pvsCacheStorage: TableFields<PVSCacheStorageField>
+    public let pvsProxy: TableFields<PVSProxyField>
     /// Classes whose fields logic does not name.
-    public let hostMetrics, hostCPU, pbd, pif, pifMetrics, message, pci: Int
+    public let hostMetrics, hostCPU, pif, pifMetrics, pci: Int
 
     /// Stops the server at start if a field logic names is not in the datamodel.
     init(_ db: Database) {
@@ -35,12 +40,14 @@ public struct Tables: Sendable {
         vif = try TableFields(model); vdi = try TableFields(model); sr = try TableFields(model)
         network = try TableFields(model); task = try TableFields(model); session = try TableFields(model)
         console = try TableFields(model); vgpu = try TableFields(model); gpuGroup = try TableFields(model)
+        pbd = try TableFields(model); message = try TableFields(model); vmss = try TableFields(model)
+        pvsCacheStorage = try TableFields(model); pvsProxy = try TableFields(model)
         let table = { (name: String) throws(FieldResolutionError) -> Int in
             guard let schema = model.class(named: name) else { throw .noClass(name) }
             return schema.index
         }
-        hostMetrics = try table("host_metrics"); hostCPU = try table("host_cpu"); pbd = try table("PBD")
-        pif = try table("PIF"); pifMetrics = try table("PIF_metrics"); message = try table("message"); pci = try table("PCI")
+        hostMetrics = try table("host_metrics"); hostCPU = try table("host_cpu")
+        pif = try table("PIF"); pifMetrics = try table("PIF_metrics"); pci = try table("PCI")
     }
 }
 

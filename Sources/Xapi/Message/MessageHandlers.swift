@@ -38,7 +38,7 @@ enum MessageHandlers {
         guard let className = classOfCls[cls], let schema = database.model.class(named: className) else {
             throw XapiError.uuidInvalid(class: cls, uuid: uuid)
         }
-        let table = call.tables.message
+        let table = call.tables.message.table
         return .string(try database.write { s throws(XapiError) in
             guard (try? s.ref(uuid: uuid, in: schema.index)) != nil else { throw .uuidInvalid(class: cls, uuid: uuid) }
             return try s.create(table, [
@@ -49,14 +49,14 @@ enum MessageHandlers {
     }
 
     private static func destroy(_ refs: [String], _ call: Call) throws(XapiError) {
-        let table = call.tables.message
+        let table = call.tables.message.table
         try call.database.write { s throws(XapiError) in
             for ref in refs { try s.delete(table, ref) }
         }
     }
 
     private static func records(_ call: Call, where predicate: (Structure) -> Bool) -> Value {
-        let table = call.tables.message
+        let table = call.tables.message.table
         return call.database.read { s in
             var result = Structure()
             for (ref, row) in s.rows(table) {

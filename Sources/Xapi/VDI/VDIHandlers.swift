@@ -62,20 +62,27 @@ enum VDIHandlers {
         })
     }
 
-    /// `VDI.destroy`: refused while a VBD has it attached; its detached VBDs go with it.
     static let destroy: Handler = { call in
-        let t = call.tables
         let vdi = try call.string("self")
-        try call.database.write { s throws(XapiError) in
-            let vbds = try s.get(t.vdi, vdi, .vbds).refList.filter { s.contains(t.vbd, $0) }
-            for vbd in vbds where try s.get(t.vbd, vbd, .currentlyAttached) == .bool(true) {
-                throw .vdiInUse(vdi: vdi, operation: "destroy")
-            }
-            let sr = try s.get(t.vdi, vdi, .sr).stringValue ?? nullRef
-            for vbd in vbds { try s.delete(t.vbd, vbd) }
-            try s.delete(t.vdi, vdi)
-            try accountVirtualAllocation(sr, in: &s, t)
-        }
+        try call.database.write { s throws(XapiError) in try destroyVDI(vdi, in: &s, call.tables) }
         return .emptyString
+    }
+
+    /// xen-api ocaml/xapi/xapi_vdi.ml `destroy_and_data_destroy_common`: refused while a VBD
+    /// has it attached (`VDI_IN_USE`); its VBDs go with it, and a VM it was the
+    /// suspend image of no longer names it. Its snapshots stay, as in xapi.
+    static func destroyVDI(_ vdi: String, in s: inout DatabaseState, _ t: Tables) throws(XapiError) {
+        let vbds = try s.get(t.vdi, vdi, .vbds).refList.filter { s.contains(t.vbd, $0) }
+        for vbd in vbds where try s.get(t.vbd, vbd, .currentlyAttached) == .bool(true) {
+            throw .vdiInUse(vdi: vdi, operation: "destroy")
+        }
+        let sr = try s.get(t.vdi, vdi, .sr).stringValue ?? nullRef
+        try s.delete(t.vdi, vdi)
+        for vbd in vbds { try s.delete(t.vbd, vbd) }
+        let suspendVDI = t.vm[.suspendVDI]
+        for (vm, row) in s.rows(t.vm) where row.fields[suspendVDI] == .string(vdi) {
+            try s.set(t.vm, vm, .suspendVDI, .string(nullRef))
+        }
+        try accountVirtualAllocation(sr, in: &s, t)
     }
 }

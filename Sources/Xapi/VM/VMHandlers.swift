@@ -27,8 +27,11 @@ enum VMHandlers {
         return .string(ref)
     }
 
-    /// xen-api ocaml/xapi/xapi_vm_helpers.ml `destroy`: the VM goes with its VBDs, VIFs, VGPUs,
-    /// consoles and metrics; its VDIs stay.
+    /// xen-api ocaml/xapi/xapi_vm.ml `destroy` and xapi_vm_helpers.ml `destroy`: clones of the
+    /// VM are rebased onto its own parent, it leaves its appliance, and it goes with its VBDs and
+    /// VIFs (and their metrics), VGPUs, VTPMs, VUSBs, blobs, metrics and guest metrics; its VDIs
+    /// and snapshots stay. Consoles go too: xapi leaves those of a destroyed VM to its garbage
+    /// collector (db_gc_util.ml `gc_consoles`), which would leave them dangling meanwhile.
     static let destroy: Handler = { call in
         let t = call.tables
         let vm = try call.string("self")
@@ -40,14 +43,21 @@ enum VMHandlers {
     }
 
     static func destroyVM(_ vm: String, in s: inout DatabaseState, tables t: Tables) throws(XapiError) {
-        for (table, field) in [(t.vbd.table, VMField.vbds), (t.vif.table, .vifs), (t.vgpu.table, .vgpus), (t.console.table, .consoles)] {
-            for child in try s.get(t.vm, vm, field).refList where s.contains(table, child) {
-                try s.delete(table, child)
-            }
+        let parent = try s.get(t.vm, vm, .parent)
+        for child in try s.get(t.vm, vm, .children).refList where s.contains(t.vm, child) {
+            try s.set(t.vm, child, .parent, parent)
         }
-        for (table, field) in [(t.vmMetrics.table, VMField.metrics), (t.vmGuestMetrics.table, .guestMetrics)] {
-            if let ref = try s.get(t.vm, vm, field).stringValue, s.contains(table, ref) { try s.delete(table, ref) }
+        try s.update(t.vm, vm, .appliance, .string(nullRef))
+        for vbd in try s.get(t.vm, vm, .vbds).refList where s.contains(t.vbd, vbd) {
+            try s.deleteOwned(t.vbd, vbd, .metrics)
+            try s.delete(t.vbd, vbd)
         }
+        for vif in try s.get(t.vm, vm, .vifs).refList where s.contains(t.vif, vif) {
+            try s.deleteOwned(t.vif, vif, .metrics)
+            try s.delete(t.vif, vif)
+        }
+        for owned in [VMField.vgpus, .consoles, .vtpms, .vusbs, .blobs] { try s.deleteAllOwned(t.vm, vm, owned) }
+        for owned in [VMField.metrics, .guestMetrics] { try s.deleteOwned(t.vm, vm, owned) }
         try s.delete(t.vm, vm)
     }
 }

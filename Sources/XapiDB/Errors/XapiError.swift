@@ -59,6 +59,12 @@ public enum XapiError: Error, Sendable, Hashable {
     case vbdNotRemovableMedia(vbd: String)
     case vbdNotEmpty(vbd: String)
     case vbdIsEmpty(vbd: String)
+    /// The network's VIFs that are attached or reserved.
+    case networkContainsVIF(vifs: [String])
+    case networkContainsPIF(pifs: [String])
+    case cannotDestroySystemNetwork(network: String)
+    case vmssHasVM
+    case pvsCacheStorageIsInUse(storage: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
     public var errorDescription: [String] {
@@ -118,6 +124,11 @@ public enum XapiError: Error, Sendable, Hashable {
         case .vbdNotRemovableMedia(let vbd): ["VBD_NOT_REMOVABLE_MEDIA", vbd]
         case .vbdNotEmpty(let vbd): ["VBD_NOT_EMPTY", vbd]
         case .vbdIsEmpty(let vbd): ["VBD_IS_EMPTY", vbd]
+        case .networkContainsVIF(let vifs): ["NETWORK_CONTAINS_VIF"] + vifs
+        case .networkContainsPIF(let pifs): ["NETWORK_CONTAINS_PIF"] + pifs
+        case .cannotDestroySystemNetwork(let network): ["CANNOT_DESTROY_SYSTEM_NETWORK", network]
+        case .vmssHasVM: ["VMSS_HAS_VM"]
+        case .pvsCacheStorageIsInUse(let storage): ["PVS_CACHE_STORAGE_IS_IN_USE", storage]
         }
     }
 

@@ -103,8 +103,8 @@ final class FakeHandler: RPCHandler {
         return .ok(body: Array("json:\(text)".utf8))
     }
 
-    func diagnostics() async -> [UInt8] {
-        self.calls.withLock { $0.append(RecordedCall(kind: .diagnostics, body: "")) }
+    func diagnostics(checks: Set<DiagnosticsCheck>) async -> [UInt8] {
+        self.calls.withLock { $0.append(RecordedCall(kind: .diagnostics, body: checks.map(\.rawValue).sorted().joined(separator: ","))) }
         return Array(#"{"connections":1}"#.utf8)
     }
 

@@ -114,6 +114,27 @@ struct XapiHTTPServerTests {
         }
     }
 
+    @Test("GET /diagnostics?check=… passes the named checks on; an unknown check is a 400 naming it")
+    func diagnosticsChecks() async throws {
+        try await withServer { handler, addresses in
+            var connection = try await RawConnection.tcp(addresses)
+            try await connection.send("GET /diagnostics?check=refs HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await connection.response().status == 200)
+            try await connection.send("GET /diagnostics?verbose=1&check=refs,refs HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await connection.response().status == 200)
+            try await connection.send("GET /diagnostics HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await connection.response().status == 200)
+            #expect(handler.recorded.map(\.body) == ["refs", "refs", ""])
+
+            try await connection.send("GET /diagnostics?check=refs,typo HTTP/1.1\r\nHost: x\r\n\r\n")
+            let refused = try await connection.response()
+            #expect(refused.status == 400)
+            #expect(refused.body.contains("unknown check &#39;typo&#39; (known: refs)"))
+            #expect(await connection.closedByServer().isEmpty)
+            #expect(handler.recorded.count == 3)
+        }
+    }
+
     @Test("a body over the limit gets 413 and a close; the server keeps serving")
     func bodyLimit() async throws {
         try await withServer(configure: { $0.maxBodyBytes = 1024 }) { handler, addresses in

@@ -1,0 +1,29 @@
+import XapiDB
+
+/// The steps destroy functions share: rows a destroyed row owns go with it, looked up through
+/// the datamodel's type of the field that names them, so a field naming another class cannot
+/// delete the wrong row.
+extension DatabaseState {
+    /// Deletes the row `field` of `ref` names, if there is one (`VBD.metrics` → `VBD_metrics`).
+    mutating func deleteOwned<Name>(_ table: TableFields<Name>, _ ref: String, _ field: Name) throws(XapiError) {
+        guard case .ref(let className) = schema(table).fields[table[field]].type,
+              let owned = try get(table, ref, field).stringValue, owned != nullRef,
+              let target = model.class(named: className), contains(target.index, owned)
+        else { return }
+        try delete(target.index, owned)
+    }
+
+    /// Deletes every live row a set field of `ref` names (`VM.VTPMs`), or a map field's values
+    /// (`VM.blobs`).
+    mutating func deleteAllOwned<Name>(_ table: TableFields<Name>, _ ref: String, _ field: Name) throws(XapiError) {
+        let className: String
+        switch schema(table).fields[table[field]].type {
+        case .set(.ref(let name)), .map(_, .ref(let name)): className = name
+        default: preconditionFailure("\(Name.className).\(field.rawValue) holds no refs")
+        }
+        guard let target = model.class(named: className) else { return }
+        let value = try get(table, ref, field)
+        let owned = value.structureValue.map { $0.members.compactMap(\.value.stringValue) } ?? value.refList
+        for row in owned where contains(target.index, row) { try delete(target.index, row) }
+    }
+}

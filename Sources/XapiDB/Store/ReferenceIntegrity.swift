@@ -1,0 +1,122 @@
+/// A field of one class, by datamodel names (`VM.parent`), for listing the fields a check skips.
+public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
+    public let className: String
+    public let field: String
+
+    public init(_ className: String, _ field: String) {
+        self.className = className
+        self.field = field
+    }
+
+    public var description: String { "\(className).\(field)" }
+}
+
+/// One breach of the database's referential integrity, found by `DatabaseState.integrityFaults`.
+public enum IntegrityFault: Sendable, Hashable, CustomStringConvertible {
+    /// `row`'s `field` names `target`, which is neither `OpaqueRef:NULL` nor a live row of
+    /// `targetClass`.
+    case dangling(FieldPath, row: String, target: String, targetClass: String)
+    /// A derived set (`VM.VBDs`) differs from what the children's forward refs (`VBD.VM`) give,
+    /// or one side of a many-to-many pair lacks the other: `missing` should be in it, `extra`
+    /// should not.
+    case drift(FieldPath, row: String, missing: [String], extra: [String])
+
+    public var description: String {
+        switch self {
+        case .dangling(let path, let row, let target, let targetClass):
+            "\(path) of \(row) names \(target), which is no \(targetClass)"
+        case .drift(let path, let row, let missing, let extra):
+            "\(path) of \(row) is out of step with its relation: missing \(missing), extra \(extra)"
+        }
+    }
+}
+
+extension DatabaseState {
+    /// Every reference held in a `ref`, `ref set`, `ref option` or map field (keys and values)
+    /// that names no live row, except in `allowedStale` fields; and every derived set or
+    /// many-to-many side that disagrees with the fields it is derived from. Cost: one pass over
+    /// every field of every row, so for tests and diagnostics, not for a call's path.
+    public func integrityFaults(allowingStale allowedStale: Set<FieldPath> = []) -> [IntegrityFault] {
+        var faults: [IntegrityFault] = []
+        for schema in model.classes where schema.isTable {
+            let checked = schema.fields.filter { field in
+                field.type.holdsReferences && !allowedStale.contains(FieldPath(schema.name, field.name))
+            }
+            for (ref, row) in tables[schema.index].rows.sorted(by: { $0.key < $1.key }) {
+                for field in checked {
+                    for (target, targetClass) in field.type.references(in: row.fields[field.index])
+                    where target != nullRef && !isLive(target, ofClass: targetClass) {
+                        faults.append(.dangling(FieldPath(schema.name, field.name), row: ref, target: target, targetClass: targetClass))
+                    }
+                }
+            }
+        }
+        faults += relationDrift()
+        return faults
+    }
+
+    private func isLive(_ ref: String, ofClass name: String) -> Bool {
+        guard let schema = model.class(named: name), schema.isTable else { return false }
+        return tables[schema.index].rows[ref] != nil
+    }
+
+    /// Derived sets recomputed from the forward refs and compared, as sets, with what is stored.
+    private func relationDrift() -> [IntegrityFault] {
+        var faults: [IntegrityFault] = []
+        for schema in model.classes where schema.isTable {
+            for field in schema.fields {
+                let expected: [String: Set<String>]
+                switch field.relation {
+                case .reverseSet(let childClass, let childField):
+                    var derived: [String: Set<String>] = [:]
+                    for (child, row) in tables[childClass].rows {
+                        if case .string(let parent) = row.fields[childField] { derived[parent, default: []].insert(child) }
+                    }
+                    expected = derived
+                case .manyToMany(let otherClass, let otherField):
+                    var derived: [String: Set<String>] = [:]
+                    for (other, row) in tables[otherClass].rows {
+                        for mine in row.fields[otherField].refList { derived[mine, default: []].insert(other) }
+                    }
+                    expected = derived
+                case .forwardRef, nil:
+                    continue
+                }
+                for (ref, row) in tables[schema.index].rows.sorted(by: { $0.key < $1.key }) {
+                    let stored = Set(row.fields[field.index].refList)
+                    let wanted = expected[ref] ?? []
+                    guard stored != wanted else { continue }
+                    // Dangling members are reported as dangling; drift is about live rows.
+                    faults.append(.drift(FieldPath(schema.name, field.name), row: ref,
+                                         missing: wanted.subtracting(stored).sorted(),
+                                         extra: stored.subtracting(wanted).sorted()))
+                }
+            }
+        }
+        return faults
+    }
+}
+
+extension FieldType {
+    /// Whether a value of this type can hold a ref, anywhere inside it.
+    var holdsReferences: Bool {
+        switch self {
+        case .ref: true
+        case .set(let element), .option(let element): element.holdsReferences
+        case .map(let key, let value): key.holdsReferences || value.holdsReferences
+        default: false
+        }
+    }
+
+    /// The refs a value of this type holds (map keys and values alike), each with its class.
+    func references(in value: Value) -> [(ref: String, className: String)] {
+        switch (self, value) {
+        case (.ref(let className), .string(let ref)): [(ref, className)]
+        case (.set(let element), .array(let items)): items.flatMap { element.references(in: $0) }
+        case (.option(let element), let single): element.references(in: single)
+        case (.map(let key, let valueType), .structure(let structure)):
+            structure.members.flatMap { member in key.references(in: .string(member.key)) + valueType.references(in: member.value) }
+        default: []
+        }
+    }
+}
