@@ -45,6 +45,25 @@ import Testing
         #expect(batch.events.count == 1)
     }
 
+    /// A derived set is recomputed from its children at load, whatever was stored for it:
+    /// stored sets naming a gone child, or lacking a live one, cannot come back.
+    @Test func derivedSetsAreRecomputedAtLoad() throws {
+        let t = Tables(Database())
+        let vm = Identifiers.ref(), first = Identifiers.ref(), second = Identifiers.ref()
+        func object(_ className: String, _ ref: String, created: Int64, _ record: Structure) -> PersistenceBatch.Object {
+            .init(className: className, ref: ref, created: created, modified: created, record: record)
+        }
+        let database = Database()
+        let restored = database.restore([
+            object("VM", vm, created: 1, ["uuid": .string(Identifiers.uuid()), "VBDs": .array([.string("OpaqueRef:gone"), .string(second)])]),
+            object("VBD", second, created: 3, ["uuid": .string(Identifiers.uuid()), "VM": .string(vm)]),
+            object("VBD", first, created: 2, ["uuid": .string(Identifiers.uuid()), "VM": .string(vm)]),
+        ], generation: 3)
+        #expect(restored == 3)
+        #expect(try database.read { s throws in try s.get(t.vm, vm, "VBDs") } == .array([.string(first), .string(second)]))
+        #expect(database.read { $0.integrityFaults() }.isEmpty)
+    }
+
     @Test func durabilityWaitsForTheFlush() async throws {
         let path = try temporaryPath()
         let db = Database()

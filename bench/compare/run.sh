@@ -6,9 +6,11 @@
 #   BASELINE=/path/to/old/xapi-server bench/compare/run.sh [rounds]
 #
 # Per round and binary: event latency (one change → one waiting client, 1,000 changes) and
-# event.from cost (a token one change old, 1,000 calls), then bench/rpc's XML-RPC and JSON-RPC
-# rows (COMPARE_RPC=0 skips them). Which binary goes first alternates by round. Prints each
-# figure and the ratio current / baseline of the medians.
+# event.from cost (a token one change old, 1,000 calls) (COMPARE_EVENTS=0 skips them), then
+# bench/rpc's XML-RPC and JSON-RPC rows (COMPARE_RPC=0 skips them), then bench/e2e's boot
+# storm, guest-agent write → event, and VM.start with 100 signals per running VM pending
+# (COMPARE_E2E=0 skips them; VMS sets the VM count, 1,000 as in bench/e2e). Which binary goes
+# first alternates by round. Prints each figure and the ratio current / baseline of the medians.
 # bench/run skips it unless BASELINE is set. Build a baseline from a worktree, e.g.
 #   git worktree add /tmp/xapi-baseline <commit> && (cd /tmp/xapi-baseline &&
 #   swift build -c release --product xapi-server)
@@ -55,12 +57,33 @@ rpc() {  # rpc LABEL BINARY
         grep -E "^\| (XML-RPC VM|JSON-RPC 2.0|ceiling)" | sed "s/^/$label /" | tee -a "$OUT"
 }
 
+e2e() {  # e2e LABEL BINARY : one server at a time, as bench/e2e runs them
+    local label=$1 port saved=$BIN
+    port=$(free_port)
+    BIN=$(dirname "$2")
+    start_server "$port" --demo-vms "$((VMS + 1))" --simulation instant --guest-agent-period 0 \
+        --xenstore-socket "/tmp/xapi-bench-$port.xs" --max-connections 2000 --event-from-min-interval-ms 0
+    BIN=$saved
+    "$LOAD" boot-storm --port "$port" --password bench --vms "$VMS" --callers 16 | sed "s/^/$label /" | tee -a "$OUT"
+    "$LOAD" guest-events --port "$port" --password bench --xenstore-socket "/tmp/xapi-bench-$port.xs" \
+        --writes 1000 --parked 200 | sed "s/^/$label /" | tee -a "$OUT"
+    sleep 2  # let the boot storm's last signals settle, as bench/e2e does
+    "$LOAD" backlog-start --pid "$SERVER_PID" --port "$port" --password bench --xenstore-socket "/tmp/xapi-bench-$port.xs" \
+        --writes "$((VMS * 100))" --repeats 15 --label "$label" | grep "^backlog-start" | sed "s/^/$label /" | tee -a "$OUT"
+    stop_server "$SERVER_PID"
+}
+
+VMS=${VMS:-1000}
 for round in $(seq "$ROUNDS"); do
     echo "## round $round"
-    events
+    [ "${COMPARE_EVENTS:-1}" = 1 ] && events
     if [ "${COMPARE_RPC:-1}" = 1 ]; then
         if ((round % 2)); then rpc current "$CURRENT"; rpc baseline "$BASELINE"
         else rpc baseline "$BASELINE"; rpc current "$CURRENT"; fi
+    fi
+    if [ "${COMPARE_E2E:-1}" = 1 ]; then
+        if ((round % 2)); then e2e current "$CURRENT"; e2e baseline "$BASELINE"
+        else e2e baseline "$BASELINE"; e2e current "$CURRENT"; fi
     fi
 done
 
@@ -81,6 +104,12 @@ measures = [
     ("XML-RPC get_record req/s", r"XML-RPC VM.get_record[^|]*\|\s*(\d+)"),
     ("JSON-RPC get_record req/s", r"JSON-RPC 2.0 VM.get_record[^|]*\|\s*(\d+)"),
     ("HTTP ceiling req/s", r"ceiling: bare SwiftNIO[^|]*\|\s*(\d+)"),
+    ("boot storm s", r"boot-storm .*?total_s=([\d.]+)"),
+    ("boot storm per-VM p50 ms", r"boot-storm .*?p50_ms=([\d.]+)"),
+    ("guest write → event p50 ms", r"guest-events .*?p50_ms=([\d.]+)"),
+    ("guest write → event p99 ms", r"guest-events .*?p99_ms=([\d.]+)"),
+    ("VM.start, signals pending, p50 ms", r"backlog-start .*?backlog_p50_ms=([\d.]+)"),
+    ("VM.start pending / quiet", r"backlog-start .*? ratio=([\d.]+)"),
 ]
 print("\n## bench/compare: current / baseline (medians over rounds)\n")
 print("| measure | current | baseline | current / baseline |")

@@ -10,11 +10,11 @@ root=$(cd "$here/../.." && pwd)
 need_packages=0
 [ -x /usr/bin/xenstore-read ] || need_packages=1
 [ -x /usr/lib/xen-4.17/bin/test-xenstore ] || need_packages=1
-/usr/bin/python3 -c 'import pyxs, pytest' 2>/dev/null || need_packages=1
+/usr/bin/python3 -c 'import pyxs, pytest, pytest_timeout' 2>/dev/null || need_packages=1
 if [ "$need_packages" = 1 ]; then
-  echo "installing xenstore-utils, python3-pyxs, xen-utils-4.17, python3-pytest"
+  echo "installing xenstore-utils, python3-pyxs, xen-utils-4.17, python3-pytest, python3-pytest-timeout"
   export DEBIAN_FRONTEND=noninteractive
-  pkgs="xenstore-utils python3-pyxs xen-utils-4.17 python3-pytest"
+  pkgs="xenstore-utils python3-pyxs xen-utils-4.17 python3-pytest python3-pytest-timeout"
   apt-get install -y --no-install-recommends $pkgs >/dev/null 2>&1 ||
     { apt-get update >/dev/null && apt-get install -y --no-install-recommends $pkgs >/dev/null; } ||
     { echo "apt-get install failed" >&2; exit 1; }

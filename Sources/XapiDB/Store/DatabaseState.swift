@@ -300,6 +300,28 @@ public struct DatabaseState: Sendable {
         generation = max(restored, generation)
         changeLog.sortByGeneration()
         messageLog.sortByGeneration()
+        deriveReverseSets()
+    }
+
+    /// Recomputes every derived set (`VM.VBDs`) from the forward refs it mirrors (`VBD.VM`),
+    /// children in the order they were created: what was stored for it is not trusted, so a set
+    /// cannot come back from disk out of step with the refs it is made of.
+    mutating func deriveReverseSets() {
+        for schema in model.classes where schema.isTable {
+            for field in schema.fields {
+                guard case .reverseSet(let childClass, let childField) = field.relation else { continue }
+                var children: [String: [(created: Int64, ref: String)]] = [:]
+                for (child, row) in tables[childClass].rows {
+                    if case .string(let parent) = row.fields[childField], tables[schema.index].rows[parent] != nil {
+                        children[parent, default: []].append((row.created, child))
+                    }
+                }
+                for parent in Array(tables[schema.index].rows.keys) {
+                    let ordered = (children[parent] ?? []).sorted { ($0.created, $0.ref) < ($1.created, $1.ref) }
+                    tables[schema.index].rows[parent]!.fields[field.index] = .array(ordered.map { .string($0.ref) })
+                }
+            }
+        }
     }
 }
 
