@@ -145,6 +145,25 @@ import Testing
         #expect(h.api.referenceFaults().isEmpty)
     }
 
+    /// Creates and setters refuse a ref to a row that does not exist, naming its class, so no
+    /// write stores a dangling reference either.
+    @Test func writesRefuseRefsToRowsThatDoNotExist() async throws {
+        let h = try await Harness()
+        let vm = try await h.vms()[0]
+        let gone = "OpaqueRef:00000000-0000-0000-0000-000000000000"
+        #expect(await h.error("VM.set_affinity", .string(vm), .string(gone)) == ["HANDLE_INVALID", "host", gone])
+        #expect(await h.error("VM.set_suspend_SR", .string(vm), .string(gone)) == ["HANDLE_INVALID", "SR", gone])
+        _ = try await h.value("VM.set_affinity", .string(vm), .string(h.api.localHost()))
+        _ = try await h.value("VM.set_affinity", .string(vm), .string(nullRef))
+        #expect(await h.error("VBD.create", .structure([
+            "VM": .string(gone), "VDI": .string(nullRef), "userdevice": .string("5"), "bootable": .bool(false), "mode": .string("RO"),
+            "type": .string("CD"), "unpluggable": .bool(true), "empty": .bool(true), "other_config": .structure(Structure()),
+            "qos_algorithm_type": .string(""), "qos_algorithm_params": .structure(Structure()),
+        ])) == ["HANDLE_INVALID", "VM", gone])
+        #expect(await h.error("VM.set_affinity", .string(gone), .string(gone)) == ["HANDLE_INVALID", "VM", gone])
+        #expect(h.api.referenceFaults().isEmpty)
+    }
+
     /// Every class with a generated destroy has xapi's destroy: a declared handler, the plain
     /// row delete where that is all xapi does, or MESSAGE_REMOVED for a removed class.
     @Test func everyGeneratedDestroyIsAccountedFor() throws {

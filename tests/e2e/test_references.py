@@ -133,6 +133,7 @@ class Walk:
         self.rng = rng
         self.sr = x.pool.get_default_SR(x.pool.get_all()[0])
         self.host = x.host.get_all()[0]
+        self.gone = "OpaqueRef:00000000-0000-0000-0000-00000000dead"
 
     def pick(self, cls, where=None):
         """A random object of `cls`, filtered on the server by a where-expression; None if none."""
@@ -154,8 +155,10 @@ class Walk:
             "clone_vm", "destroy_vm", "start_vm", "shutdown_vm", "create_vdi", "destroy_vdi", "create_vbd",
             "destroy_vbd", "plug_vbd", "unplug_vbd", "create_vif", "destroy_vif", "plug_vif", "unplug_vif",
             "create_network", "destroy_network", "create_pbd", "destroy_pbd", "snapshot_vm", "clone_vdi",
+            "set_affinity",
         ])
-        vm = self.vm() if action in ("clone_vm", "snapshot_vm", "start_vm", "shutdown_vm", "create_vbd", "create_vif") else None
+        vm = self.vm() if action in ("clone_vm", "snapshot_vm", "start_vm", "shutdown_vm", "create_vbd", "create_vif",
+                                     "set_affinity") else None
         if action == "clone_vm" and vm and self.room("VM", 40):
             return action, x.VM.clone(vm, "walk %d" % rng.randrange(10 ** 6))
         if action == "snapshot_vm" and vm and self.room("VM", 40):
@@ -176,8 +179,12 @@ class Walk:
         if action == "clone_vdi" and self.room("VDI", 60):
             vdi = self.pick("VDI")
             return action, vdi and x.VDI.clone(vdi, {})
+        if action == "set_affinity" and vm:
+            # A live host, none, or a ref to nothing, which must be refused.
+            host = rng.choice([self.host, "OpaqueRef:NULL", self.gone])
+            return action, x.VM.set_affinity(vm, host)
         if action == "create_vbd" and vm and self.room("VBD", 60):
-            vdi = self.pick("VDI")
+            vdi = rng.choice([self.pick("VDI"), self.pick("VDI"), self.gone])
             return action, x.VBD.create({
                 "VM": vm, "VDI": vdi or "OpaqueRef:NULL", "userdevice": str(rng.randrange(1, 12)), "bootable": False,
                 "mode": "RW", "type": "Disk" if vdi else "CD", "unpluggable": True, "empty": vdi is None,

@@ -99,6 +99,7 @@ public enum ObjectAPI {
                             throw .mapDuplicateKey(table: schema.name, field: field.name, ref: ref, key: key)
                         }
                         map.append(key, call.args[value])
+                        try s.assertLiveReferences(table, field: index, .structure(map))
                         try s.set(table, ref, field: index, to: .structure(map))
                     }
                     return .emptyString
@@ -124,6 +125,7 @@ public enum ObjectAPI {
                         var items = try s.value(table, ref, index).arrayValue ?? []
                         guard !items.contains(call.args[value]) else { return }
                         items.append(call.args[value])
+                        try s.assertLiveReferences(table, field: index, .array(items))
                         try s.set(table, ref, field: index, to: .array(items))
                     }
                     return .emptyString
@@ -156,7 +158,10 @@ public enum ObjectAPI {
     private static func setter(_ table: Int, _ index: Int, this: Int, value: Int) -> Handler {
         { call in
             try call.database.write { s throws(XapiError) in
-                try s.set(table, call.text(this), field: index, to: call.args[value])
+                let ref = call.text(this)
+                _ = try s.row(table, ref)   // HANDLE_INVALID for the object before its argument
+                try s.assertLiveReferences(table, field: index, call.args[value])
+                try s.set(table, ref, field: index, to: call.args[value])
             }
             return .emptyString
         }
@@ -225,7 +230,10 @@ public enum ObjectAPI {
     static func create(_ table: Int, record: Value, call: Call) throws(XapiError) -> String {
         let fields = try constructorFields(table, record: record, call: call)
         let ref = Identifiers.ref()
-        try call.database.write { s throws(XapiError) in try s.insert(table, ref: ref, fields: fields) }
+        try call.database.write { s throws(XapiError) in
+            try s.assertLiveReferences(table, fields)
+            try s.insert(table, ref: ref, fields: fields)
+        }
         return ref
     }
 }

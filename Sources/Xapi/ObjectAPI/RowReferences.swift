@@ -1,9 +1,23 @@
 import XapiDB
 
-/// The steps destroy functions share: rows a destroyed row owns go with it, looked up through
-/// the datamodel's type of the field that names them, so a field naming another class cannot
+/// What keeps references whole on the way in and on the way out: a write may not store a ref to
+/// a row that does not exist, and rows a destroyed row owns go with it. Both look the class up
+/// through the datamodel's type of the field, so a field naming another class cannot check or
 /// delete the wrong row.
 extension DatabaseState {
+    /// `HANDLE_INVALID` for the first ref in a new row's fields that names no live row of its
+    /// class (`OpaqueRef:NULL` is always fine).
+    func assertLiveReferences(_ table: Int, _ fields: [Value]) throws(XapiError) {
+        for field in model.classes[table].fields { try assertLiveReferences(table, field: field.index, fields[field.index]) }
+    }
+
+    /// The same for one field's new value.
+    func assertLiveReferences(_ table: Int, field: Int, _ value: Value) throws(XapiError) {
+        if let (ref, className) = firstDanglingReference(in: value, of: model.classes[table].fields[field].type) {
+            throw .handleInvalid(class: className, ref: ref)
+        }
+    }
+
     /// Deletes the row `field` of `ref` names, if there is one (`VBD.metrics` → `VBD_metrics`).
     mutating func deleteOwned<Name>(_ table: TableFields<Name>, _ ref: String, _ field: Name) throws(XapiError) {
         guard case .ref(let className) = schema(table).fields[table[field]].type,

@@ -56,6 +56,7 @@ enum VDIHandlers {
             fields[t.vdi[.location]] = .string(Identifiers.uuid())
             fields[t.vdi[.managed]] = .bool(true)
             let ref = Identifiers.ref()
+            try s.assertLiveReferences(t.vdi.table, fields)
             try s.insert(t.vdi, ref: ref, fields: fields)
             try accountVirtualAllocation(sr, in: &s, t)
             return ref

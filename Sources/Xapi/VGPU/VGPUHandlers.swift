@@ -19,19 +19,27 @@ enum VGPUHandlers {
             guard s.contains(t.vm, vm) else { throw .handleInvalid(class: "VM", ref: vm) }
             guard s.contains(groups, group) else { throw .handleInvalid(class: "GPU_group", ref: group) }
             if type != nullRef, !s.contains(s.table("VGPU_type"), type) { throw .handleInvalid(class: "VGPU_type", ref: type) }
-            return try s.create(t.vgpu, [.vm: .string(vm), .gpuGroup: .string(group), .device: device,
-                                         .otherConfig: otherConfig, .type: .string(type)])
+            let vgpu = try s.create(t.vgpu, [.vm: .string(vm), .gpuGroup: .string(group), .device: device,
+                                             .otherConfig: otherConfig, .type: .string(type)])
+            // A VM with a virtual GPU cannot suspend or migrate (message_forwarding.ml `VGPU.create`).
+            VMOperations.refresh(vm: vm, in: &s, tables: t)
+            return vgpu
         })
     }
 
+    /// xen-api ocaml/xapi/xapi_vgpu.ml `destroy`: refused while the VM has a domain
+    /// (`Helpers.is_running`); the VM's allowed operations are recomputed after
+    /// (message_forwarding.ml `VGPU.destroy`).
     static let destroy: Handler = { call in
         let t = call.tables
         let vgpu = try call.string("self")
         try call.database.write { s throws(XapiError) in
-            if try s.get(t.vgpu, vgpu, .currentlyAttached) == .bool(true) {
-                throw .operationNotAllowed("VGPU is currently attached to a running VM")
+            let vm = try s.get(t.vgpu, vgpu, .vm).stringValue ?? nullRef
+            if s.contains(t.vm, vm), try s.get(t.vm, vm, .domid) != .int(-1) {
+                throw .operationNotAllowed("vGPU currently attached to a running VM")
             }
             try s.delete(t.vgpu, vgpu)
+            VMOperations.refresh(vm: vm, in: &s, tables: t)
         }
         return .emptyString
     }

@@ -21,6 +21,7 @@ enum VMHandlers {
             var otherConfig = fields[t.vm[.otherConfig]].structureValue ?? Structure()
             if otherConfig["mac_seed"] == nil { otherConfig["mac_seed"] = .string(Identifiers.uuid()) }
             set(.otherConfig, .structure(otherConfig))
+            try s.assertLiveReferences(t.vm.table, fields)
             try s.insert(t.vm, ref: ref, fields: fields)
             VMOperations.refresh(vm: ref, in: &s, tables: t)
         }

@@ -55,6 +55,13 @@ extension DatabaseState {
         return faults
     }
 
+    /// The first ref in `value` (of `type`) that is neither `OpaqueRef:NULL` nor a live row of
+    /// its class: what a write must not store.
+    public func firstDanglingReference(in value: Value, of type: FieldType) -> (ref: String, className: String)? {
+        guard type.holdsReferences else { return nil }
+        return type.references(in: value).first { $0.ref != nullRef && !isLive($0.ref, ofClass: $0.className) }
+    }
+
     private func isLive(_ ref: String, ofClass name: String) -> Bool {
         guard let schema = model.class(named: name), schema.isTable else { return false }
         return tables[schema.index].rows[ref] != nil
