@@ -537,12 +537,15 @@ struct BacklogStart: AsyncParsableCommand {
     var pid: Int32?
     @Option(help: "The key written under each guest's domain path: data/updated is watched (a signal per write); an unwatched key gives the xenstore load without the signals.")
     var key = "data/updated"
+    @Option(help: "How the start is spelt: VM.start, its alias VM_start, or Async.VM.start (then its task is followed to the end). All three must be foreground work of the PriorityGate.")
+    var spelling = "VM.start"
     @Option var label = ""
 
     func run() async throws {
         let client = Client(target: target)
         let (c, session) = try await client.loggedIn()
         guard let vm = try await client.haltedVMs(c, session).last else { throw ValidationError("no halted VM") }
+        guard ["VM.start", "VM_start", "Async.VM.start"].contains(spelling) else { throw ValidationError("unknown spelling \(spelling)") }
         var domids: [String] = []
         for other in try await client.runningVMs(c, session) {
             domids.append(RPC.member("Value", in: try await client.call(c, "VM.get_domid", [.string(session), .string(other)])) ?? "")
@@ -551,7 +554,13 @@ struct BacklogStart: AsyncParsableCommand {
         let writer = try XenstoreWriter(path: xenstoreSocket)
         func timedStart() async throws -> Double {
             let t0 = now()
-            _ = try await client.call(c, "VM.start", [.string(session), .string(vm), .bool(false), .bool(false)])
+            let body = try await client.call(c, spelling, [.string(session), .string(vm), .bool(false), .bool(false)])
+            if spelling.hasPrefix("Async.") {
+                guard let task = RPC.member("Value", in: body) else { throw ValidationError("no task") }
+                let status = try await client.waitForTask(c, session, task)
+                guard status == "success" else { throw ValidationError("start ended \(status)") }
+                _ = try await client.call(c, "task.destroy", [.string(session), .string(task)])
+            }
             let elapsed = Double(now() - t0)
             _ = try await client.call(c, "VM.hard_shutdown", [.string(session), .string(vm)])
             return elapsed
