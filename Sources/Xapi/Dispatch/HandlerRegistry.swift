@@ -66,6 +66,6 @@ struct HandlerRegistry: Sendable {
         SessionHandlers.table, EventHandlers.table, TaskHandlers.table, MessageHandlers.table,
         VMMessages.table, VBDMessages.table, VIFMessages.table, VDIHandlers.table, VGPUHandlers.table,
         NetworkHandlers.table, PBDHandlers.table, ConsoleHandlers.table, VMSSHandlers.table,
-        PVSCacheStorageHandlers.table,
+        PVSCacheStorageHandlers.table, HostHandlers.table,
     ]
 }

@@ -8,6 +8,7 @@ enum VBDMessages {
         "unplug_force": { call in try await DeviceLifecycle.unplugVBD(call, force: true) },
         "insert": { call in try await DeviceLifecycle.insert(call) },
         "eject": { call in try await DeviceLifecycle.eject(call) },
+        "create": create,
         "destroy": destroy,
     ])
 

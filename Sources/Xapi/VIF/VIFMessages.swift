@@ -6,6 +6,7 @@ enum VIFMessages {
         "plug": { call in try await DeviceLifecycle.plugVIF(call) },
         "unplug": { call in try await DeviceLifecycle.unplugVIF(call, force: false) },
         "unplug_force": { call in try await DeviceLifecycle.unplugVIF(call, force: true) },
+        "create": create,
         "destroy": destroy,
     ])
 

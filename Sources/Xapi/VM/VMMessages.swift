@@ -20,6 +20,20 @@ enum VMMessages {
                                       newName: try call.string("new_name"), targetSR: nil)
         },
         "provision": VMCopies.provision,
+        // xen-api ocaml/xapi/xapi_vm.ml `get_allowed_VBD_devices`: free disk numbers, as strings.
+        "get_allowed_VBD_devices": { call in
+            let vm = try call.string("vm")
+            return try call.database.read { s throws(XapiError) in
+                let free = try DevicePositions.freeDisks(vm, kind: .disk, in: s, call.tables) ?? []
+                return .array(free.map { .string(String($0.disk)) })
+            }
+        },
+        "get_allowed_VIF_devices": { call in
+            let vm = try call.string("vm")
+            return try call.database.read { s throws(XapiError) in
+                .array(try DevicePositions.freeInterfaces(vm, in: s, call.tables).map(Value.string))
+            }
+        },
 
         "start": { call in
             try await Lifecycle.start(call, operation: "start", paused: try call.bool("start_paused"), force: try call.bool("force"))

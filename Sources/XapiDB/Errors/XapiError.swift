@@ -65,6 +65,11 @@ public enum XapiError: Error, Sendable, Hashable {
     case cannotDestroySystemNetwork(network: String)
     case vmssHasVM
     case pvsCacheStorageIsInUse(storage: String)
+    case deviceAlreadyExists(device: String)
+    case vdiIncompatibleType(vdi: String, type: String)
+    case vbdCDsMustBeReadonly
+    case vdiReadonly(vdi: String)
+    case macInvalid(mac: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
     public var errorDescription: [String] {
@@ -129,6 +134,11 @@ public enum XapiError: Error, Sendable, Hashable {
         case .cannotDestroySystemNetwork(let network): ["CANNOT_DESTROY_SYSTEM_NETWORK", network]
         case .vmssHasVM: ["VMSS_HAS_VM"]
         case .pvsCacheStorageIsInUse(let storage): ["PVS_CACHE_STORAGE_IS_IN_USE", storage]
+        case .deviceAlreadyExists(let device): ["DEVICE_ALREADY_EXISTS", device]
+        case .vdiIncompatibleType(let vdi, let type): ["VDI_INCOMPATIBLE_TYPE", vdi, type]
+        case .vbdCDsMustBeReadonly: ["VBD_CDS_MUST_BE_READONLY"]
+        case .vdiReadonly(let vdi): ["VDI_READONLY", vdi]
+        case .macInvalid(let mac): ["MAC_INVALID", mac]
         }
     }
 

@@ -8,9 +8,22 @@ import Darwin
 /// `Date.to_rfc3339` writes everything it generates).
 public struct DateTime: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var secondsSinceEpoch: Int64
+    /// A wall-clock reading of the server's zone, written without a zone (xapi's
+    /// `Date.localtime`, for `host.get_server_localtime`); every other time is UTC and ends in `Z`.
+    public var isLocalTime = false
 
     public init(secondsSinceEpoch: Int64) {
         self.secondsSinceEpoch = secondsSinceEpoch
+    }
+
+    /// Now on the server's wall clock: UTC shifted by the zone's current offset, no zone written.
+    public static func localNow() -> DateTime {
+        var t = time_t(now().secondsSinceEpoch)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        var local = DateTime(secondsSinceEpoch: Int64(t) + Int64(parts.tm_gmtoff))
+        local.isLocalTime = true
+        return local
     }
 
     /// `19700101T00:00:00Z`, xapi's null date.
@@ -34,7 +47,7 @@ public struct DateTime: Sendable, Hashable, Comparable, CustomStringConvertible 
             return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
         }
         return pad(parts.tm_year + 1900, 4) + pad(parts.tm_mon + 1, 2) + pad(parts.tm_mday, 2) + "T"
-            + pad(parts.tm_hour, 2) + ":" + pad(parts.tm_min, 2) + ":" + pad(parts.tm_sec, 2) + "Z"
+            + pad(parts.tm_hour, 2) + ":" + pad(parts.tm_min, 2) + ":" + pad(parts.tm_sec, 2) + (isLocalTime ? "" : "Z")
     }
 
     /// Accepts what xapi's `Date.of_iso8601` accepts: the compact `20240101T12:34:56` form with

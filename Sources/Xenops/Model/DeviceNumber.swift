@@ -57,6 +57,54 @@ public struct DeviceNumber: Hashable, Sendable {
         return prefix + Self.letters(disk) + (partition == 0 ? "" : String(partition))
     }
 
+    /// Disk `n` on the bus a guest sees it on: the first four disks of an emulated (HVM) guest
+    /// are IDE, every other disk is a Xen PV disk (`device_number.ml` `of_disk_number`).
+    public init?(diskNumber n: Int, hvm: Bool) {
+        let bus: Bus = hvm && n < 4 ? .ide : .xen
+        guard n >= 0, n <= Self.limits(bus).disk else { return nil }
+        self.init(bus: bus, disk: n)
+    }
+
+    /// A `userdevice` or `device` as xapi reads it: a disk number, else a Linux name (`xvdb`,
+    /// `hdc`, `sda1`) or the `d<disk>p<partition>` form (`device_number.ml` `of_string`).
+    public init?(userdevice: String, hvm: Bool) {
+        if let n = Int(userdevice), let disk = DeviceNumber(diskNumber: n, hvm: hvm) {
+            self = disk
+        } else if let named = DeviceNumber(linuxName: userdevice) {
+            self = named
+        } else if userdevice.hasPrefix("d"), let parsed = Self.diskAndPartition(userdevice.dropFirst()) {
+            self.init(bus: .xen, disk: parsed.disk, partition: parsed.partition)
+        } else {
+            return nil
+        }
+    }
+
+    /// Every device a `userdevice` string could name, read as an HVM and as a PV guest would:
+    /// what a new VBD's device must not clash with (xapi_vm_helpers.ml
+    /// `possible_VBD_devices_of_string`).
+    public static func interpretations(of userdevice: String) -> [DeviceNumber] {
+        [DeviceNumber(userdevice: userdevice, hvm: true), DeviceNumber(userdevice: userdevice, hvm: false)].compactMap { $0 }
+    }
+
+    private static func limits(_ bus: Bus) -> (disk: Int, partition: Int) {
+        switch bus {
+        case .xen: ((1 << 20) - 1, 15)
+        case .scsi: (15, 15)
+        case .floppy: (2, 0)
+        case .ide: (19, 63)
+        }
+    }
+
+    /// `123` or `123p4`.
+    private static func diskAndPartition(_ text: Substring) -> (disk: Int, partition: Int)? {
+        let parts = text.split(separator: "p", maxSplits: 1, omittingEmptySubsequences: false)
+        func digits(_ s: Substring) -> Int? { !s.isEmpty && s.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } ? Int(s) : nil }
+        guard let first = parts.first, let disk = digits(first) else { return nil }
+        guard parts.count == 2 else { return (disk, 0) }
+        guard let partition = digits(parts[1]) else { return nil }
+        return (disk, partition)
+    }
+
     public init?(linuxName name: String) {
         let prefixes: [(String, Bus)] = [("xvd", .xen), ("sd", .scsi), ("hd", .ide), ("fd", .floppy)]
         guard let (prefix, bus) = prefixes.first(where: { name.hasPrefix($0.0) }) else { return nil }
@@ -71,12 +119,7 @@ public struct DeviceNumber: Hashable, Sendable {
         disk -= 1
         let partition = digits.isEmpty ? 0 : Int(digits) ?? -1
         guard partition >= 0 else { return nil }
-        let (diskMax, partitionMax) = switch bus {
-        case .xen: ((1 << 20) - 1, 15)
-        case .scsi: (15, 15)
-        case .floppy: (2, 0)
-        case .ide: (19, 63)
-        }
+        let (diskMax, partitionMax) = Self.limits(bus)
         guard disk <= diskMax, partition <= partitionMax else { return nil }
         self.init(bus: bus, disk: disk, partition: partition)
     }
