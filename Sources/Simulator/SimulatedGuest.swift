@@ -13,6 +13,8 @@ import Xenstore
 ///   frontend Connected 4; backend Closing 5 → frontend Closing 5 → Closed 6);
 /// * **the kernel's shutdown handler**: a watch on `control/shutdown` acknowledges a request by
 ///   clearing the key, then shuts the domain down with the matching reason;
+/// * **the balloon driver**: a watch on `memory/target` moves the domain's allocation to the
+///   target the toolstack sets; the agent, if it runs, reports the new total at once;
 /// * **the PV guest agent** (xe-daemon): after a boot delay, writes the keys xe-guest-utilities' xe-daemon writes
 ///   and then `data/updated`, again on its schedule.
 final class SimulatedGuest: Sendable {
@@ -53,8 +55,9 @@ final class SimulatedGuest: Sendable {
     func start() {
         let frontends = Task { await self.runFrontendDriver() }
         let control = Task { await self.runShutdownHandler() }
+        let balloon = Task { await self.runBalloonDriver() }
         let agentSettings = state.withLock { state -> SimulatedHypervisor.GuestSettings in
-            state.tasks += [frontends, control]
+            state.tasks += [frontends, control, balloon]
             return state.settings
         }
         if agentSettings.agentEnabled { startAgent(schedule: agentSettings.agentSchedule, bootDelay: configuration.guestBootDelay) }
@@ -180,6 +183,23 @@ final class SimulatedGuest: Sendable {
             }
             try? hypervisor.shutdown(domid, reason: reason)
             return
+        }
+    }
+
+    // MARK: memory/target
+
+    private func runBalloonDriver() async {
+        guard let watch = try? xs.watch("memory/target", token: "balloon") else { return }
+        for await _ in watch {
+            guard let target = (try? xs.read("memory/target")).flatMap({ Int64($0) }), target != memoryTotalKiB else { continue }
+            guard (try? hypervisor.balloon(domid, toKiB: target)) != nil else { continue }
+            logger.debug("ballooned", metadata: ["target_kib": "\(target)"])
+            // xe-daemon notices the new total on its next look; here it looks at once.
+            let agentRuns = state.withLock { $0.settings.agentEnabled && !$0.stopped }
+            if agentRuns {
+                try? xs.write("data/meminfo_total", String(memoryTotalKiB))
+                writeCycle()
+            }
         }
     }
 

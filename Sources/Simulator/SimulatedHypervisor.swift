@@ -162,6 +162,15 @@ public final class SimulatedHypervisor: Hypervisor {
         if let (uuid, domid) = boot { startGuest(uuid: uuid, domid: domid) }
     }
 
+    /// The guest's balloon driver gave memory back or took more: the domain's allocation moves,
+    /// within what it was built with at most.
+    func balloon(_ domid: UInt32, toKiB target: Int64) throws(XenopsError) {
+        try modify(domid) { domain throws(XenopsError) in
+            guard domain.built else { throw .domainNotBuilt }
+            domain.memoryKiB = max(0, min(target, domain.maxMemoryKiB))
+        }
+    }
+
     public func setVCPUs(_ domid: UInt32, online: Int) throws(XenopsError) {
         try modify(domid) { domain throws(XenopsError) in
             guard domain.built else { throw .domainNotBuilt }

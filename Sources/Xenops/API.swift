@@ -81,6 +81,11 @@ public struct VMOperations: Sendable {
         engine.queue(.atomic(.vmUnpause(id)), dbg: dbg)
     }
 
+    /// A new dynamic range for a running VM (bytes): the balloon target follows it.
+    public func setMemoryDynamicRange(_ id: String, min: Int64, max: Int64, dbg: String = "VM.set_memory_dynamic_range") -> String {
+        engine.queue(.atomic(.vmSetMemoryDynamicRange(id, min: min, max: max)), dbg: dbg)
+    }
+
     public func setVCPUs(_ id: String, _ count: Int, dbg: String = "VM.set_vcpus") -> String {
         engine.queue(.atomic(.vmSetVcpus(id, count)), dbg: dbg)
     }

@@ -161,15 +161,24 @@ import Xenstore
         defer { Task { await h.stop() } }
         let uuid = "11111111-0000-0000-0000-000000000006"
         h.xenops.vm.importMetadata(Harness.metadata(uuid, kind: .hvm, vbds: [], vifs: 0, vcpus: 2))
-        // Pause right after create: not built. The failure's cleanup (VM_check_state) then finds
-        // the half-made domain still flagged `action-request=poweroff` and shuts it down.
-        #expect(await h.succeed(h.xenops.vm.create(uuid)))
-        #expect(await h.finish(h.xenops.vm.pause(uuid))?.state == .failed(.domainNotBuilt))
+        // Pause right after create: not built. Both are queued before the create runs, so the
+        // VM_check_state the new domain's signal brings comes after them on the VM's queue (a check
+        // in between would find the half-made domain flagged `action-request=poweroff` and shut
+        // it down first, as xenopsd's would). The pause's failure cleanup is that check.
+        let create = h.xenops.vm.create(uuid)
+        let pause = h.xenops.vm.pause(uuid)
+        #expect(await h.succeed(create))
+        let paused = await h.finish(pause)?.state
+        #expect(paused == .failed(.domainNotBuilt), "\(String(describing: paused))")
         #expect(h.simulator.domainInfo(uuid: uuid) == nil)
         // Built, but no device model yet: vCPUs cannot change.
-        #expect(await h.succeed(h.xenops.vm.create(uuid)))
-        #expect(await h.succeed(h.xenops.vm.build(uuid)))
-        #expect(await h.finish(h.xenops.vm.setVCPUs(uuid, 1))?.state == .failed(.domainNotBuilt))
+        let again = h.xenops.vm.create(uuid)
+        let build = h.xenops.vm.build(uuid)
+        let vcpus = h.xenops.vm.setVCPUs(uuid, 1)
+        #expect(await h.succeed(again))
+        #expect(await h.succeed(build))
+        let early = await h.finish(vcpus)?.state
+        #expect(early == .failed(.domainNotBuilt), "\(String(describing: early))")
         #expect(h.simulator.domainInfo(uuid: uuid) == nil)
         // Fully started: 1 then 2 work, 4 and 0 do not (and the VM keeps running).
         #expect(await h.startRunning(uuid) != nil)

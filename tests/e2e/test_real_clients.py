@@ -81,3 +81,49 @@ def test_ansible_get_changes_and_the_new_vm_wizard_add_disks_and_nics(fast):
     assert x.VM.get_allowed_VBD_devices(vm)[0] == "4"
     assert x.VM.get_allowed_VIF_devices(vm)[0] == "2"
     x.VM.destroy(vm)
+
+
+def wait_for(x, classes, predicate, timeout=20):
+    """Whether `predicate` holds within `timeout` s, re-checked after each event.from batch."""
+    import time
+    deadline = time.monotonic() + timeout
+    token = x.event_from(classes, "", 0.0)["token"]
+    while not predicate():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        token = x.event_from(classes, token, remaining)["token"]
+    return True
+
+
+def test_memory_settings_as_ansible_and_terraform_make_them(fast):
+    """xenserver_guest.py reconfigures memory with VM.set_memory_limits on a halted VM; XenCenter
+    and Terraform change a running VM's dynamic range, which the guest's balloon follows."""
+    s = fast.session()
+    x = s.xenapi
+    mib = 2 ** 20
+    vm = x.VM.clone(ordinary_vms(s)[1], "memory")
+    assert failure(x.VM.set_memory_limits, vm, str(512 * mib), str(1024 * mib), str(2048 * mib), str(1024 * mib)) == [
+        "MEMORY_CONSTRAINT_VIOLATION_ORDER"]
+    x.VM.set_memory_limits(vm, str(256 * mib), str(2048 * mib), str(1024 * mib), str(2048 * mib))
+    record = x.VM.get_record(vm)
+    assert [int(record[k]) // mib for k in ("memory_static_min", "memory_dynamic_min", "memory_target",
+                                            "memory_dynamic_max", "memory_static_max")] == [256, 1024, 1024, 2048, 2048]
+    x.VM.set_memory(vm, str(1536 * mib))
+    assert int(x.VM.get_memory_static_max(vm)) == int(x.VM.get_memory_dynamic_min(vm)) == 1536 * mib
+    assert failure(x.VM.set_memory_static_min, vm, str(2048 * mib)) == ["MEMORY_CONSTRAINT_VIOLATION_ORDER"]
+
+    x.VM.start(vm, False, False)
+    assert failure(x.VM.set_memory_limits, vm, str(256 * mib), str(1536 * mib), str(1536 * mib), str(1536 * mib)) == [
+        "VM_BAD_POWER_STATE", vm, "halted", "running"]
+    metrics = x.VM.get_metrics(vm)
+    assert int(x.VM_metrics.get_memory_actual(metrics)) == 1536 * mib
+    x.VM.set_memory_dynamic_range(vm, str(768 * mib), str(1024 * mib))
+    assert int(x.VM.get_memory_dynamic_min(vm)) == 768 * mib
+    # The balloon target goes to the guest through xenstore, comes back through the events path
+    # (VM.memory_target), and the guest's allocation follows it (VM_metrics.memory_actual).
+    assert int(x.VM.get_memory_target(vm)) == 1024 * mib
+    assert wait_for(x, ["vm_metrics/" + metrics], lambda: int(x.VM_metrics.get_memory_actual(metrics)) == 1024 * mib)
+    assert failure(x.VM.set_memory_dynamic_range, vm, str(1024 * mib), str(768 * mib)) == ["MEMORY_CONSTRAINT_VIOLATION_ORDER"]
+    x.VM.hard_shutdown(vm)
+    x.VM.destroy(vm)

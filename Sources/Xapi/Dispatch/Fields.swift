@@ -65,7 +65,7 @@ public enum VMField: String, FieldName {
     case guestMetrics = "guest_metrics", hasVendorDevice = "has_vendor_device", hvmBootPolicy = "HVM_boot_policy"
     case isASnapshot = "is_a_snapshot", isATemplate = "is_a_template", isControlDomain = "is_control_domain"
     case isDefaultTemplate = "is_default_template", memoryDynamicMax = "memory_dynamic_max"
-    case memoryDynamicMin = "memory_dynamic_min", memoryStaticMax = "memory_static_max"
+    case memoryDynamicMin = "memory_dynamic_min", memoryStaticMax = "memory_static_max", memoryStaticMin = "memory_static_min"
     case memoryTarget = "memory_target", metrics, nameLabel = "name_label", otherConfig = "other_config", parent
     case platform, powerState = "power_state", requiresReboot = "requires_reboot", residentOn = "resident_on"
     case scheduledToBeResidentOn = "scheduled_to_be_resident_on", shutdownDelay = "shutdown_delay"

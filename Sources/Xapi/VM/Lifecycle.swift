@@ -198,6 +198,19 @@ enum Lifecycle {
         return .emptyString
     }
 
+    /// A running VM's new dynamic range to Xenops (xapi_xenops.ml `set_memory_dynamic_range`),
+    /// which moves the balloon target; the barrier brings the new target back through events.
+    static func setMemoryDynamicRange(_ call: Call, vm: String) async throws {
+        let bridge = try bridge(call)
+        let t = call.tables
+        let (uuid, min, max) = try call.database.read { s throws(XapiError) in
+            (try s.get(t.vm, vm, .uuid).stringValue ?? "", try s.get(t.vm, vm, .memoryDynamicMin).intValue ?? 0,
+             try s.get(t.vm, vm, .memoryDynamicMax).intValue ?? 0)
+        }
+        try await bridge.sync(bridge.xenops.vm.setMemoryDynamicRange(uuid, min: min, max: max), xapiTask: call.task, vm: vm)
+        await bridge.barrier(vm: uuid)
+    }
+
     /// Marks the VM halted without touching any domain; refused for control domains.
     static let powerStateReset: Handler = { call in
         let t = call.tables

@@ -58,5 +58,14 @@ enum VMMessages {
         "pause": { call in try await Lifecycle.simple(call, operation: "pause") { $0.vm.pause($1) } },
         "unpause": { call in try await Lifecycle.simple(call, operation: "unpause") { $0.vm.unpause($1) } },
         "power_state_reset": Lifecycle.powerStateReset,
+
+        "set_memory_limits": VMMemory.setLimits,
+        "set_memory": VMMemory.setMemory,
+        "set_memory_static_range": { call in try await VMMemory.staticRange(call, min: try call.int("min"), max: try call.int("max")) },
+        "set_memory_static_max": { call in try await VMMemory.staticRange(call, min: nil, max: try call.int("value")) },
+        "set_memory_static_min": { call in try await VMMemory.staticRange(call, min: try call.int("value"), max: nil) },
+        "set_memory_dynamic_range": { call in try await VMMemory.dynamicRange(call, min: try call.int("min"), max: try call.int("max")) },
+        "set_memory_dynamic_max": { call in try await VMMemory.dynamicRange(call, min: nil, max: try call.int("value")) },
+        "set_memory_dynamic_min": { call in try await VMMemory.dynamicRange(call, min: try call.int("value"), max: nil) },
     ])
 }

@@ -70,6 +70,8 @@ public enum XapiError: Error, Sendable, Hashable {
     case vbdCDsMustBeReadonly
     case vdiReadonly(vdi: String)
     case macInvalid(mac: String)
+    case memoryConstraintViolationOrder
+    case memoryConstraintViolationMaxpin(reason: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
     public var errorDescription: [String] {
@@ -139,6 +141,8 @@ public enum XapiError: Error, Sendable, Hashable {
         case .vbdCDsMustBeReadonly: ["VBD_CDS_MUST_BE_READONLY"]
         case .vdiReadonly(let vdi): ["VDI_READONLY", vdi]
         case .macInvalid(let mac): ["MAC_INVALID", mac]
+        case .memoryConstraintViolationOrder: ["MEMORY_CONSTRAINT_VIOLATION_ORDER"]
+        case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
         }
     }
 

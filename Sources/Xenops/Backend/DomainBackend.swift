@@ -272,6 +272,20 @@ final class DomainBackend: Sendable {
         try hypervisor.unpause(try requireDomain(vm.id).domid)
     }
 
+    /// xenopsd's `Domain.set_memory_dynamic_range`, then the balance squeezed would make: with
+    /// memory to spare on the host it sets the target at the new dynamic-max, which the guest's
+    /// balloon driver follows.
+    func setMemoryDynamicRange(_ vm: VMConfig, min: Int64, max: Int64) throws(XenopsError) {
+        let domain = try requireDomain(vm.id)
+        guard domain.built else { throw .domainNotBuilt }
+        let dom = Self.domainPath(domain.domid)
+        try transaction("memory dynamic range") { tx in
+            try tx.write("\(dom)/memory/dynamic-min", String(min / 1024))
+            try tx.write("\(dom)/memory/dynamic-max", String(max / 1024))
+            try tx.write("\(dom)/memory/target", String(max / 1024))
+        }
+    }
+
     func setVCPUs(_ vm: VMConfig, _ count: Int) throws(XenopsError) {
         let domain = try requireDomain(vm.id)
         guard domain.built else { throw .domainNotBuilt }

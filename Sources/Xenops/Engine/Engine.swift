@@ -345,6 +345,8 @@ final class Engine: Sendable {
             let vm = try metadata.vm(id)
             guard count > 0, count <= vm.vcpuMax else { throw .invalidVcpus(max: vm.vcpuMax) }
             try backend.setVCPUs(vm, count)
+        case .vmSetMemoryDynamicRange(let id, let min, let max):
+            try backend.setMemoryDynamicRange(try metadata.vm(id), min: min, max: max)
         case .vmSetDomainActionRequest(let id, let request):
             backend.setDomainActionRequest(try metadata.vm(id), request)
         case .vmShutdownDomain(let id, let request, let timeout):
@@ -498,7 +500,7 @@ final class Engine: Sendable {
         case .vmRemove:
             return
         case .vmCreate(let id), .vmBuild(let id, _), .vmCreateDeviceModel(let id, _), .vmDestroyDeviceModel(let id),
-             .vmDestroy(let id), .vmPause(let id), .vmUnpause(let id), .vmSetVcpus(let id, _),
+             .vmDestroy(let id), .vmPause(let id), .vmUnpause(let id), .vmSetVcpus(let id, _), .vmSetMemoryDynamicRange(let id, _, _),
              .vmSetDomainActionRequest(let id, _), .vmShutdownDomain(let id, _, _), .vmSave(let id), .vmRestore(let id),
              .vmDelay(let id, _), .vmSoftreboot(let id):
             try await immediate(.vmCheckState(id), dbg: dbg)

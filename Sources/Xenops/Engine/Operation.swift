@@ -76,6 +76,8 @@ public indirect enum Atomic: Sendable, Hashable {
     case vmPause(String)
     case vmUnpause(String)
     case vmSetVcpus(String, Int)
+    /// Bytes; written in KiB under the domain's `memory/` (xenopsd's `VM_set_memory_dynamic_range`).
+    case vmSetMemoryDynamicRange(String, min: Int64, max: Int64)
     case vmSetDomainActionRequest(String, DomainActionRequest?)
     case vmShutdownDomain(String, ShutdownRequest, timeout: Double)
     case vmSave(String)
@@ -105,7 +107,7 @@ public indirect enum Atomic: Sendable, Hashable {
     var vm: String {
         switch self {
         case .vmCreate(let id), .vmBuild(let id, _), .vmCreateDeviceModel(let id, _), .vmDestroyDeviceModel(let id),
-             .vmDestroy(let id), .vmPause(let id), .vmUnpause(let id), .vmSetVcpus(let id, _),
+             .vmDestroy(let id), .vmPause(let id), .vmUnpause(let id), .vmSetVcpus(let id, _), .vmSetMemoryDynamicRange(let id, _, _),
              .vmSetDomainActionRequest(let id, _), .vmShutdownDomain(let id, _, _), .vmSave(let id), .vmRestore(let id),
              .vmDelay(let id, _), .vmSoftreboot(let id), .vmRemove(let id):
             id
@@ -137,6 +139,8 @@ public indirect enum Atomic: Sendable, Hashable {
         case .vmPause(let id): tag("VM_pause", .string(id))
         case .vmUnpause(let id): tag("VM_unpause", .string(id))
         case .vmSetVcpus(let id, let n): tag("VM_set_vcpus", .array([.string(id), .int(n)]))
+        case .vmSetMemoryDynamicRange(let id, let min, let max):
+            tag("VM_set_memory_dynamic_range", .array([.string(id), .int(Int(min)), .int(Int(max))]))
         case .vmSetDomainActionRequest(let id, let request):
             tag("VM_set_domain_action_request", .array([.string(id), request.map { .string($0.rawValue) } ?? .null]))
         case .vmShutdownDomain(let id, let request, let timeout):

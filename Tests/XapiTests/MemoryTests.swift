@@ -1,0 +1,49 @@
+import Testing
+@testable import Xapi
+@testable import XapiDB
+
+/// VM memory setters: xapi's constraint checks in xapi's order, after the power-state rules.
+@Suite struct MemoryTests {
+    let mib: Int64 = 1 << 20
+
+    @Test func theFiveFiguresMustBeInOrder() {
+        let valid = MemoryConstraints(staticMin: 1, dynamicMin: 2, target: 3, dynamicMax: 4, staticMax: 5)
+        #expect(valid.areValid && !valid.arePinnedAtStaticMax)
+        // xapi's own vectors (ocaml/tests/test_vm_memory_constraints.ml): invalid orders.
+        for (a, b, c, d, e) in [(2, 1, 2, 3, 4), (4, 1, 2, 3, 4), (0, 4, 2, 3, 4), (0, 1, 2, 5, 4)] as [(Int64, Int64, Int64, Int64, Int64)] {
+            #expect(!MemoryConstraints(staticMin: a, dynamicMin: b, target: c, dynamicMax: d, staticMax: e).areValid)
+        }
+        #expect(MemoryConstraints(staticMin: 1, dynamicMin: 2, target: 2, dynamicMax: 2, staticMax: 2).arePinnedAtStaticMax)
+    }
+
+    @Test func aControlDomainMustStayPinnedAndIsMarkedForReboot() async throws {
+        let h = try await Harness()
+        let dom0 = try #require(try await h.value("VM.get_all_records_where", .string(#"field "is_control_domain" = "true""#))
+            .structureValue?.members.first?.key)
+        #expect(await h.error("VM.set_memory_limits", .string(dom0), .int(512 * mib), .int(4096 * mib), .int(1024 * mib), .int(4096 * mib))
+            == ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", "control domain"])
+        _ = try await h.value("VM.set_memory_limits", .string(dom0), .int(512 * mib), .int(2048 * mib), .int(2048 * mib), .int(2048 * mib))
+        #expect(try await h.value("VM.get_requires_reboot", .string(dom0)) == .bool(true))
+    }
+
+    @Test func nestedVirtualisationPinsTheRangeToo() async throws {
+        let h = try await Harness()
+        let vm = try await h.vms()[0]
+        _ = try await h.value("VM.add_to_platform", .string(vm), .string("nested-virt"), .string("true"))
+        #expect(await h.error("VM.set_memory_dynamic_range", .string(vm), .int(512 * mib), .int(1024 * mib))
+            == ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", "nested virt"])
+        _ = try await h.value("VM.set_memory_dynamic_range", .string(vm), .int(1024 * mib), .int(1024 * mib))
+    }
+
+    @Test func aRefusedSetterChangesNothing() async throws {
+        let h = try await Harness()
+        let vm = try await h.vms()[0]
+        let before = try await h.value("VM.get_record", .string(vm))
+        #expect(await h.error("VM.set_memory_static_max", .string(vm), .int(256 * mib)) == ["MEMORY_CONSTRAINT_VIOLATION_ORDER"])
+        #expect(await h.error("VM.set_memory_dynamic_max", .string(vm), .int(4096 * mib)) == ["MEMORY_CONSTRAINT_VIOLATION_ORDER"])
+        #expect(try await h.value("VM.get_record", .string(vm)) == before)
+        _ = try await h.value("VM.set_memory_static_max", .string(vm), .int(2048 * mib))
+        _ = try await h.value("VM.set_memory_dynamic_max", .string(vm), .int(2048 * mib))
+        #expect(try await h.value("VM.get_memory_dynamic_max", .string(vm)) == .int(2048 * mib))
+    }
+}
