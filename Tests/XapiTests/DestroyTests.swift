@@ -164,6 +164,35 @@ import Testing
         #expect(h.api.referenceFaults().isEmpty)
     }
 
+    /// xapi gives every generated constructor and destructor an `Async.` form
+    /// (ocaml/idl/datamodel_utils.ml): the task carries the new ref, or the destroy's error.
+    @Test func generatedCreatesAndDestroysHaveAsyncForms() async throws {
+        let h = try await Harness()
+        let task = try await h.value("Async.network.create", .structure([
+            "name_label": .string("async"), "name_description": .string(""), "MTU": .int(1500), "other_config": .structure(Structure()),
+        ])).stringValue!
+        let network = try await finished(h, task)
+        #expect(network.hasPrefix("<value>OpaqueRef:"))
+        let ref = String(network.dropFirst("<value>".count).dropLast("</value>".count))
+        #expect(try await h.value("network.get_name_label", .string(ref)) == .string("async"))
+        let pifNetwork = try await h.value("PIF.get_network", try await h.value("PIF.get_all").arrayValue![0]).stringValue!
+        let refused = try await h.value("Async.network.destroy", .string(pifNetwork)).stringValue!
+        _ = try await finished(h, refused)
+        #expect(try await h.value("task.get_error_info", .string(refused)).arrayValue?.first == .string("NETWORK_CONTAINS_PIF"))
+        _ = try await finished(h, try await h.value("Async.network.destroy", .string(ref)).stringValue!)
+        #expect(await h.error("network.get_record", .string(ref))?.first == "HANDLE_INVALID")
+    }
+
+    /// The task's result once it is no longer pending, waited for with `event.from` on the task.
+    private func finished(_ h: Harness, _ task: String) async throws -> String {
+        var token = ""
+        while try await h.value("task.get_status", .string(task)) == .string("pending") {
+            token = try await h.value("event.from", .array([.string("task/\(task)")]), .string(token), .double(10))
+                .structureValue!["token"]!.stringValue!
+        }
+        return try await h.value("task.get_result", .string(task)).stringValue ?? ""
+    }
+
     /// Every class with a generated destroy has xapi's destroy: a declared handler, the plain
     /// row delete where that is all xapi does, or MESSAGE_REMOVED for a removed class.
     @Test func everyGeneratedDestroyIsAccountedFor() throws {
