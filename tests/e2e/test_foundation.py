@@ -3,16 +3,9 @@ import http.client
 import xmlrpc.client
 import json
 
-import pytest
 import XenAPI
 
-from conftest import PASSWORD, ordinary_vms
-
-
-def failure(call, *args):
-    with pytest.raises(XenAPI.Failure) as info:
-        call(*args)
-    return info.value.details
+from conftest import PASSWORD, failure, ordinary_vms
 
 
 def test_login_good_and_bad(server):

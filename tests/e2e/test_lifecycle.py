@@ -4,42 +4,16 @@ import shutil
 import subprocess
 import threading
 import time
-import xmlrpc.client
 
 import pytest
-import XenAPI
 
-from conftest import Server, make_state_dir, ordinary_vms
+from conftest import Server, failure, fast_server, ordinary_vms, wait_for
 
 
 @pytest.fixture(scope="module")
 def fast():
     """A server whose simulated hosts answer at once."""
-    d = make_state_dir()
-    srv = Server(d, in_memory=True, demo_vms=4, extra=["--simulation", "instant", "--guest-agent-period", "0"]).start()
-    yield srv
-    srv.stop()
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def failure(call, *args):
-    with pytest.raises(XenAPI.Failure) as info:
-        call(*args)
-    return info.value.details
-
-
-def wait_for(x, classes, predicate, timeout=20):
-    """Whether `predicate` holds within `timeout` seconds, re-checked after each `event.from`
-    batch on `classes` (object subscriptions such as "vm/<ref>" keep batches small): the
-    test waits on the server's events, never polls."""
-    deadline = time.monotonic() + timeout
-    token = x.event_from(classes, "", 0.0)["token"]
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        token = x.event_from(classes, token, remaining)["token"]
-    return True
+    yield from fast_server(4)
 
 
 def xs_wait_for(client, path, value, timeout=10):

@@ -1,27 +1,17 @@
 """Issue 20: the calls real tools make, in their order, with the official XenAPI module. Each
 sequence fails if any of its calls errs."""
 import datetime
-import shutil
 
 import pytest
 import XenAPI
 
-from conftest import Server, make_state_dir, ordinary_vms
+from conftest import failure, fast_server, ordinary_vms, wait_for
 
 
 @pytest.fixture(scope="module")
 def fast():
-    d = make_state_dir()
-    srv = Server(d, in_memory=True, demo_vms=3, extra=["--simulation", "instant", "--guest-agent-period", "0"]).start()
-    yield srv
-    srv.stop()
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def failure(call, *args):
-    with pytest.raises(XenAPI.Failure) as info:
-        call(*args)
-    return info.value.details
+    """A server whose simulated hosts answer at once."""
+    yield from fast_server(3)
 
 
 def test_xencenter_connects_fills_its_cache_and_keeps_its_heartbeat(fast):
@@ -81,19 +71,6 @@ def test_ansible_get_changes_and_the_new_vm_wizard_add_disks_and_nics(fast):
     assert x.VM.get_allowed_VBD_devices(vm)[0] == "4"
     assert x.VM.get_allowed_VIF_devices(vm)[0] == "2"
     x.VM.destroy(vm)
-
-
-def wait_for(x, classes, predicate, timeout=20):
-    """Whether `predicate` holds within `timeout` s, re-checked after each event.from batch."""
-    import time
-    deadline = time.monotonic() + timeout
-    token = x.event_from(classes, "", 0.0)["token"]
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        token = x.event_from(classes, token, remaining)["token"]
-    return True
 
 
 def test_memory_settings_as_ansible_and_terraform_make_them(fast):

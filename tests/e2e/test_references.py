@@ -5,7 +5,6 @@ clean after every step, and so does the database a kill -9 leaves behind."""
 import json
 import os
 import random
-import shutil
 import signal
 import urllib.error
 import urllib.request
@@ -13,20 +12,16 @@ import urllib.request
 import pytest
 import XenAPI
 
-from conftest import Server, make_state_dir, ordinary_vms
+from conftest import FAST, Server, failure, fast_server, ordinary_vms
 
-FAST = ["--simulation", "instant", "--guest-agent-period", "0"]
 # The classes a destroy touches, compared whole before and after a refusal.
 COMPARED = ["VM", "VBD", "VIF", "VDI", "network", "PIF", "PBD", "SR", "console", "VM_metrics", "secret"]
 
 
 @pytest.fixture(scope="module")
 def fast():
-    d = make_state_dir()
-    srv = Server(d, in_memory=True, demo_vms=3, extra=FAST).start()
-    yield srv
-    srv.stop()
-    shutil.rmtree(d, ignore_errors=True)
+    """A server whose simulated hosts answer at once."""
+    yield from fast_server(3)
 
 
 def reference_faults(server):
@@ -34,12 +29,6 @@ def reference_faults(server):
         report = json.load(response)["refs"]
     assert report["count"] == len(report["faults"])
     return report["faults"]
-
-
-def failure(call, *args):
-    with pytest.raises(XenAPI.Failure) as info:
-        call(*args)
-    return info.value.details
 
 
 def everything(x):
