@@ -104,3 +104,24 @@ def test_memory_settings_as_ansible_and_terraform_make_them(fast):
     assert failure(x.VM.set_memory_dynamic_range, vm, str(1024 * mib), str(768 * mib)) == ["MEMORY_CONSTRAINT_VIOLATION_ORDER"]
     x.VM.hard_shutdown(vm)
     x.VM.destroy(vm)
+
+
+def test_vcpus_change_live_as_xencenter_and_ansible_ask(fast):
+    """xenserver_guest.py and XenCenter's VM properties set vCPUs of a running VM with
+    VM.set_VCPUs_number_live: the domain gets them, VCPUs_at_startup and VM_metrics follow."""
+    s = fast.session()
+    x = s.xenapi
+    vm = x.VM.clone(ordinary_vms(s)[2], "vcpus")
+    x.VM.set_VCPUs_max(vm, "4")
+    x.VM.set_VCPUs_at_startup(vm, "2")
+    assert failure(x.VM.set_VCPUs_number_live, vm, "3") == ["VM_BAD_POWER_STATE", vm, "running", "halted"]
+    x.VM.start(vm, False, False)
+    metrics = x.VM.get_metrics(vm)
+    assert x.VM_metrics.get_VCPUs_number(metrics) == "2"
+    x.VM.set_VCPUs_number_live(vm, "3")
+    assert x.VM.get_VCPUs_at_startup(vm) == "3"
+    assert x.VM_metrics.get_VCPUs_number(metrics) == "3"
+    assert failure(x.VM.set_VCPUs_number_live, vm, "5") == [
+        "INVALID_VALUE", "VCPU values must satisfy: 0 < VCPUs ≤ VCPUs_max", "5"]
+    x.VM.hard_shutdown(vm)
+    x.VM.destroy(vm)

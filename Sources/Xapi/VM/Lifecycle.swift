@@ -211,6 +211,33 @@ enum Lifecycle {
         await bridge.barrier(vm: uuid)
     }
 
+    /// xen-api ocaml/xapi/xapi_vm.ml `set_VCPUs_number_live` and xapi_xenops.ml `set_vcpus`:
+    /// vCPUs plugged or unplugged in the running domain, then `VCPUs_at_startup` and the
+    /// metrics' `VCPUs_number` follow. A count outside 1…`VCPUs_max` is xapi's INVALID_VALUE.
+    static let setVCPUsLive: Handler = { call in
+        let bridge = try bridge(call)
+        let t = call.tables
+        let vm = try call.string("self")
+        let count = try call.int("nvcpu")
+        try await call.withVMOperation(vm, "changing_VCPUs_live") {
+            let (uuid, max) = try call.database.read { s throws(XapiError) in
+                (try s.get(t.vm, vm, .uuid).stringValue ?? "", try s.get(t.vm, vm, .vcpusMax).intValue ?? 0)
+            }
+            guard count > 0, count <= max else {
+                throw XapiError.invalidValue(field: "VCPU values must satisfy: 0 < VCPUs ≤ VCPUs_max", value: String(count))
+            }
+            try await bridge.sync(bridge.xenops.vm.setVCPUs(uuid, Int(count)), xapiTask: call.task, vm: vm)
+            try call.database.write { s throws(XapiError) in
+                try s.update(t.vm, vm, .vcpusAtStartup, .int(count))
+                if let metrics = try s.get(t.vm, vm, .metrics).stringValue, s.contains(t.vmMetrics, metrics) {
+                    try s.update(t.vmMetrics, metrics, .vcpusNumber, .int(count))
+                }
+            }
+            await bridge.barrier(vm: uuid)
+        }
+        return .emptyString
+    }
+
     /// Marks the VM halted without touching any domain; refused for control domains.
     static let powerStateReset: Handler = { call in
         let t = call.tables

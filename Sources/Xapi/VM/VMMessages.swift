@@ -58,6 +58,7 @@ enum VMMessages {
         "pause": { call in try await Lifecycle.simple(call, operation: "pause") { $0.vm.pause($1) } },
         "unpause": { call in try await Lifecycle.simple(call, operation: "unpause") { $0.vm.unpause($1) } },
         "power_state_reset": Lifecycle.powerStateReset,
+        "set_VCPUs_number_live": Lifecycle.setVCPUsLive,
 
         "set_memory_limits": VMMemory.setLimits,
         "set_memory": VMMemory.setMemory,
