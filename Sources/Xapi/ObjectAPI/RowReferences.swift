@@ -40,4 +40,18 @@ extension DatabaseState {
         let owned = value.structureValue.map { $0.members.compactMap(\.value.stringValue) } ?? value.refList
         for row in owned where contains(target.index, row) { try delete(target.index, row) }
     }
+
+    /// What xapi's VBD and VIF constructors do first: the new row's refs name live rows, its VM
+    /// exists, and the plug state it was given (`currently_attached`, a VBD's `device`) is kept
+    /// only for a suspended VM, whose image has the device plugged. Returns the VM.
+    func prepareDevice<Name>(_ fields: inout [Value], _ table: TableFields<Name>, vm vmField: Name,
+                             resetUnlessSuspended resets: [(Name, Value)], tables t: Tables) throws(XapiError) -> String {
+        try assertLiveReferences(table.table, fields)
+        let vm = fields[table[vmField]].stringValue ?? nullRef
+        _ = try row(t.vm, vm)
+        if try get(t.vm, vm, .powerState) != .string("Suspended") {
+            for (field, value) in resets { fields[table[field]] = value }
+        }
+        return vm
+    }
 }

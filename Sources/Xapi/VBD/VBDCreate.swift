@@ -15,15 +15,9 @@ extension VBDMessages {
         var fields = try ObjectAPI.constructorFields(t.vbd.table, record: try call.argument("args"), call: call)
         return .string(try call.database.write { s throws(XapiError) -> String in
             func field(_ name: VBDField) -> Value { fields[t.vbd[name]] }
-            try s.assertLiveReferences(t.vbd.table, fields)
-            let vm = field(.vm).stringValue ?? nullRef
-            _ = try s.row(t.vm, vm)
+            let vm = try s.prepareDevice(&fields, t.vbd, vm: .vm, resetUnlessSuspended: [(.device, .string("")), (.currentlyAttached, .bool(false))], tables: t)
             let (vdi, type, mode) = (field(.vdi).stringValue ?? nullRef, field(.type).stringValue ?? "", field(.mode).stringValue ?? "")
             let empty = field(.empty) == .bool(true)
-            if try s.get(t.vm, vm, .powerState) != .string("Suspended") {
-                fields[t.vbd[.device]] = .string("")
-                fields[t.vbd[.currentlyAttached]] = .bool(false)
-            }
             if !empty {
                 let vdiType = try s.get(t.vdi, vdi, .type).stringValue ?? ""
                 guard attachableVDITypes.contains(vdiType) else { throw .vdiIncompatibleType(vdi: vdi, type: vdiType) }

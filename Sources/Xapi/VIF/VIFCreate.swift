@@ -11,12 +11,7 @@ extension VIFMessages {
         var fields = try ObjectAPI.constructorFields(t.vif.table, record: try call.argument("args"), call: call)
         return .string(try call.database.write { s throws(XapiError) -> String in
             func field(_ name: VIFField) -> Value { fields[t.vif[name]] }
-            try s.assertLiveReferences(t.vif.table, fields)
-            let vm = field(.vm).stringValue ?? nullRef
-            _ = try s.row(t.vm, vm)
-            if try s.get(t.vm, vm, .powerState) != .string("Suspended") {
-                fields[t.vif[.currentlyAttached]] = .bool(false)
-            }
+            let vm = try s.prepareDevice(&fields, t.vif, vm: .vm, resetUnlessSuspended: [(.currentlyAttached, .bool(false))], tables: t)
             let device = field(.device).stringValue ?? ""
             guard let position = VIFAddress.position(device) else { throw .invalidDevice(device) }
             var mac = field(.mac).stringValue ?? ""
