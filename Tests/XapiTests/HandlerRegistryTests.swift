@@ -61,3 +61,22 @@ import Testing
         }
     }
 }
+
+/// `allowed_operations` offers only what the server implements (issue 20).
+@Suite struct OfferedOperationTests {
+    @Test func unimplementedOperationsAreNeverOffered() async throws {
+        let implemented = VMOperationMessages.implemented
+        for op in ["start", "clean_shutdown", "clone", "snapshot", "changing_dynamic_range", "changing_VCPUs_live", "destroy"] {
+            #expect(implemented.contains(op), "\(op)")
+        }
+        // No handler answers these yet: migration, checkpoints, HTTP export, vTPMs.
+        for op in ["pool_migrate", "migrate_send", "checkpoint", "export", "metadata_export", "create_vtpm"] {
+            #expect(!implemented.contains(op), "\(op)")
+        }
+        let h = try await Harness()
+        for vm in try await h.vms() {
+            let offered = try await h.value("VM.get_allowed_operations", .string(vm)).arrayValue!.compactMap(\.stringValue)
+            #expect(!offered.isEmpty && offered.allSatisfy(implemented.contains))
+        }
+    }
+}

@@ -28,8 +28,11 @@ def xs_wait_for(client, path, value, timeout=10):
     return True
 
 
-RUNNING_OPS = {"clean_reboot", "clean_shutdown", "hard_reboot", "hard_shutdown", "pause", "suspend", "checkpoint",
-               "snapshot", "pool_migrate", "migrate_send", "metadata_export", "changing_dynamic_range", "changing_VCPUs_live"}
+RUNNING_OPS = {"clean_reboot", "clean_shutdown", "hard_reboot", "hard_shutdown", "pause", "suspend", "snapshot",
+               "changing_dynamic_range", "changing_VCPUs_live"}
+# Operations xapi would offer that this server does not implement yet (migration, HTTP export,
+# checkpoints): allowed_operations must not offer them (issue 20).
+NOT_OFFERED = {"pool_migrate", "migrate_send", "export", "metadata_export", "checkpoint"}
 
 
 def test_power_cycle_with_states_operations_and_domids(fast):
@@ -43,11 +46,11 @@ def test_power_cycle_with_states_operations_and_domids(fast):
         assert r["current_operations"] == {}
         for op in allowed_has:
             assert op in r["allowed_operations"], (power, op, r["allowed_operations"])
-        for op in list(allowed_lacks) + ["shutdown", "power_state_reset"]:
+        for op in list(allowed_lacks) + ["shutdown", "power_state_reset"] + sorted(NOT_OFFERED):
             assert op not in r["allowed_operations"], (power, op)
         return r
 
-    r = check("Halted", {"start", "clone", "copy", "destroy", "export"}, {"suspend", "unpause"})
+    r = check("Halted", {"start", "clone", "copy", "destroy"}, {"suspend", "unpause"})
     assert r["domid"] == "-1" and r["resident_on"] == "OpaqueRef:NULL"
     assert failure(x.VM.suspend, vm) == ["VM_BAD_POWER_STATE", vm, "running", "halted"]
     assert failure(x.VM.unpause, vm) == ["VM_BAD_POWER_STATE", vm, "paused", "halted"]
@@ -71,7 +74,7 @@ def test_power_cycle_with_states_operations_and_domids(fast):
     x.VM.unpause(vm)
     check("Running", RUNNING_OPS)
     x.VM.suspend(vm)
-    r = check("Suspended", {"resume", "hard_shutdown", "export"}, {"suspend", "clean_shutdown"})
+    r = check("Suspended", {"resume", "hard_shutdown"}, {"suspend", "clean_shutdown"})
     assert r["domid"] == "-1" and r["resident_on"] == "OpaqueRef:NULL" and r["suspend_VDI"] != "OpaqueRef:NULL"
     assert x.VDI.get_type(r["suspend_VDI"]) == "suspend"
     assert failure(x.VM.start, vm, False, False) == ["VM_BAD_POWER_STATE", vm, "halted", "suspended"]

@@ -41,7 +41,8 @@ public enum DemoPool {
             "name_label": .string("Local storage"), "name_description": .string("Local storage on \(o.hostname)"),
             "type": .string("ext"), "content_type": .string("user"), "physical_size": .int(500 * gib),
             "other_config": .structure(["i18n-key": .string("local-storage")]),
-            "allowed_operations": .array(["scan", "vdi_create", "vdi_destroy", "vdi_clone", "vdi_snapshot", "plug", "unplug"].map(Value.string)),
+            // Only what this server implements: SR.scan and PBD.plug/unplug are not there yet.
+            "allowed_operations": .array(["vdi_create", "vdi_destroy", "vdi_clone", "vdi_snapshot"].map(Value.string)),
         ])
         let isoSR = try s.create(t.sr.table, [
             "name_label": .string("XCP-ng Tools"), "name_description": .string("Guest tools ISOs"),
@@ -65,7 +66,8 @@ public enum DemoPool {
             "cpu_info": .structure(["cpu_count": .string("8"), "socket_count": .string("1"), "vendor": .string("GenuineIntel")]),
             "memory_overhead": .int(512 * mib), "edition": .string("xcp-ng"),
             "suspend_image_sr": .string(localSR), "crash_dump_sr": .string(localSR),
-            "allowed_operations": .array(["provision", "evacuate", "reboot", "shutdown", "vm_start", "vm_resume", "vm_migrate"].map(Value.string)),
+            // Only what this server implements: no evacuation, host reboot or shutdown, migration.
+            "allowed_operations": .array(["provision", "vm_start", "vm_resume"].map(Value.string)),
         ], ref: host)
         for (sr, config) in [(localSR, ["device": Value.string("/dev/sda3")]), (isoSR, ["location": .string("/opt/xensource/packages/iso")])] {
             try s.create(t.pbd.table, ["host": .string(host), "SR": .string(sr), "device_config": .structure(Structure(config.map { .init(key: $0.key, value: $0.value) })),

@@ -168,9 +168,13 @@ public enum VMOperations {
         }
     }
 
-    /// xapi's `update_allowed_operations`: every listable operation whose strict check passes.
+    /// xapi's `update_allowed_operations`: every listable operation whose strict check passes,
+    /// among those this server implements (`VMOperationMessages`).
     public static func allowed(vm: String, in s: DatabaseState, tables: Tables) -> [String] {
-        all.filter { !ignored.contains($0) && check($0, vm: vm, strict: true, in: s, tables: tables) == nil }
+        all.filter {
+            !ignored.contains($0) && VMOperationMessages.implemented.contains($0)
+                && check($0, vm: vm, strict: true, in: s, tables: tables) == nil
+        }
     }
 
     /// Recomputes and stores `allowed_operations` (only written when it changed).
