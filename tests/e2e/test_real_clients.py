@@ -125,3 +125,19 @@ def test_vcpus_change_live_as_xencenter_and_ansible_ask(fast):
         "INVALID_VALUE", "VCPU values must satisfy: 0 < VCPUs ≤ VCPUs_max", "5"]
     x.VM.hard_shutdown(vm)
     x.VM.destroy(vm)
+
+
+def test_new_vm_wizard_copies_the_hosts_bios_strings(fast):
+    """XenCenter's CreateVMAction.cs: a VM installed from OEM media takes the host's BIOS strings
+    with VM.copy_bios_strings, once."""
+    s = fast.session()
+    x = s.xenapi
+    vm = x.VM.clone(ordinary_vms(s)[0], "oem")
+    host = x.host.get_all()[0]
+    assert x.VM.get_bios_strings(vm) == {}
+    x.VM.copy_bios_strings(vm, host)
+    assert x.VM.get_bios_strings(vm) == x.host.get_bios_strings(host) != {}
+    assert x.VM.get_affinity(vm) == host
+    assert failure(x.VM.copy_bios_strings, vm, host) == ["VM_BIOS_STRINGS_ALREADY_SET"]
+    assert failure(x.VM.copy_bios_strings, vm, "OpaqueRef:nope") == ["HANDLE_INVALID", "host", "OpaqueRef:nope"]
+    x.VM.destroy(vm)

@@ -56,6 +56,15 @@ public enum DemoPool {
         try s.create(t.host.table, [
             "name_label": .string(o.hostname), "name_description": .string("Default install"),
             "hostname": .string(o.hostname), "address": .string(o.address), "enabled": .bool(true),
+            // What xapi reads from the host's DMI tables (what `VM.copy_bios_strings` copies).
+            "bios_strings": .structure(["bios-vendor": .string("Dell Inc."), "bios-version": .string("2.19.1"),
+                                        "system-manufacturer": .string("Dell Inc."), "system-product-name": .string("PowerEdge R650"),
+                                        "system-version": .string(""), "system-serial-number": .string("4XK2QM3"),
+                                        "baseboard-manufacturer": .string("Dell Inc."), "baseboard-product-name": .string("0Y2G81"),
+                                        "baseboard-version": .string("A01"), "baseboard-serial-number": .string(".4XK2QM3.CNFCP0028Q00AP."),
+                                        "baseboard-asset-tag": .string(""), "baseboard-location-in-chassis": .string(""),
+                                        "enclosure-asset-tag": .string(""), "hp-rombios": .string(""),
+                                        "oem-1": .string("Xen"), "oem-2": .string("MS_VM_CERT/SHA1/bdbeb6e0a816d43fa6d3fe8aaef04c2bad9d3e3d")]),
             "API_version_major": .int(2), "API_version_minor": .int(23), "API_version_vendor": .string("XenSource"),
             "software_version": .structure(["product_version": .string("8.3.0"), "platform_name": .string("XCP"),
                                             "platform_version": .string("3.4.0"), "xapi": .string("26.0"),

@@ -52,14 +52,14 @@ public enum PoolField: String, FieldName {
 /// The `host` fields logic names.
 public enum HostField: String, FieldName {
     public static let className = "host"
-    case address
+    case address, biosStrings = "bios_strings"
 }
 
 /// The `VM` fields logic names.
 public enum VMField: String, FieldName {
     public static let className = "VM"
     case actionsAfterCrash = "actions_after_crash", actionsAfterReboot = "actions_after_reboot"
-    case actionsAfterShutdown = "actions_after_shutdown", allowedOperations = "allowed_operations", appliance
+    case actionsAfterShutdown = "actions_after_shutdown", affinity, allowedOperations = "allowed_operations", appliance
     case attachedPCIs = "attached_PCIs", biosStrings = "bios_strings", blobs, blockedOperations = "blocked_operations"
     case children, consoles, currentOperations = "current_operations", domainType = "domain_type", domid
     case guestMetrics = "guest_metrics", hasVendorDevice = "has_vendor_device", hvmBootPolicy = "HVM_boot_policy"

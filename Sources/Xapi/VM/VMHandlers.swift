@@ -61,4 +61,20 @@ enum VMHandlers {
         for owned in [VMField.metrics, .guestMetrics] { try s.deleteOwned(t.vm, vm, owned) }
         try s.delete(t.vm, vm)
     }
+
+    /// xen-api ocaml/xapi/xapi_vm_helpers.ml `copy_bios_strings`: a VM whose BIOS strings are
+    /// not yet set takes the host's (XenCenter's New VM wizard, for OEM-licensed guests), and
+    /// its affinity becomes that host.
+    static let copyBiosStrings: Handler = { call in
+        let t = call.tables
+        let (vm, host) = (try call.string("vm"), try call.string("host"))
+        try call.database.write { s throws(XapiError) in
+            let current = try s.get(t.vm, vm, .biosStrings)
+            let strings = try s.get(t.host, host, .biosStrings)
+            guard current.structureValue?.isEmpty ?? true else { throw .vmBiosStringsAlreadySet }
+            try s.set(t.vm, vm, .biosStrings, strings)
+            try s.set(t.vm, vm, .affinity, .string(host))
+        }
+        return .emptyString
+    }
 }

@@ -20,6 +20,7 @@ enum VMMessages {
                                       newName: try call.string("new_name"), targetSR: nil)
         },
         "provision": VMCopies.provision,
+        "copy_bios_strings": VMHandlers.copyBiosStrings,
         // xen-api ocaml/xapi/xapi_vm.ml `get_allowed_VBD_devices`: free disk numbers, as strings.
         "get_allowed_VBD_devices": { call in
             let vm = try call.string("vm")

@@ -71,6 +71,7 @@ public enum XapiError: Error, Sendable, Hashable {
     case vdiReadonly(vdi: String)
     case macInvalid(mac: String)
     case memoryConstraintViolationOrder
+    case vmBiosStringsAlreadySet
     case memoryConstraintViolationMaxpin(reason: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
@@ -142,6 +143,7 @@ public enum XapiError: Error, Sendable, Hashable {
         case .vdiReadonly(let vdi): ["VDI_READONLY", vdi]
         case .macInvalid(let mac): ["MAC_INVALID", mac]
         case .memoryConstraintViolationOrder: ["MEMORY_CONSTRAINT_VIOLATION_ORDER"]
+        case .vmBiosStringsAlreadySet: ["VM_BIOS_STRINGS_ALREADY_SET"]
         case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
         }
     }
