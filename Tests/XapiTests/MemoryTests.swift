@@ -47,3 +47,37 @@ import Testing
         #expect(try await h.value("VM.get_memory_dynamic_max", .string(vm)) == .int(2048 * mib))
     }
 }
+
+/// Memory accounting as memory_check.ml does it.
+@Suite struct MemoryAccountingTests {
+    let mib: Int64 = 1 << 20
+
+    /// xenopsd's HVM model for 1 GiB and one vCPU: 1 + 1 extra MiB, shadow ⌈(256 + 2 × 1024) / 256⌉
+    /// = 9 MiB, ⌈38 / 256⌉ = 1 MiB for the vCPU's pages.
+    @Test func overheadFollowsXenopsdsModel() async throws {
+        #expect(MemoryModel.hvm.overheadMiB(staticMaxMiB: 1024, vcpus: 1, multiplier: 1) == 12)
+        #expect(MemoryModel.linux.overheadMiB(staticMaxMiB: 1024, vcpus: 1, multiplier: 1) == 11)
+        #expect(MemoryModel.pvInPVH.overheadMiB(staticMaxMiB: 900, vcpus: 2, multiplier: 1) == 1 + 1 + 10 + 1 + 33)
+        #expect(MemoryModel.hvm.shadowMiB(staticMaxMiB: 1024, vcpus: 1, multiplier: 4) == 36)
+        let h = try await Harness()
+        let vm = try await h.vms()[0]
+        #expect(try await h.value("VM.compute_memory_overhead", .string(vm)) == .int(12 * mib))
+        #expect(try await h.value("VM.get_memory_overhead", .string(vm)) == .int(12 * mib))
+        _ = try await h.value("VM.set_memory_limits", .string(vm), .int(512 * mib), .int(4096 * mib), .int(1024 * mib), .int(4096 * mib))
+        #expect(try await h.value("VM.get_memory_overhead", .string(vm)) == .int((1 + 1 + 33 + 1) * mib))
+    }
+
+    @Test func freeMemoryCountsEveryResidentVMAtItsDynamicMin() async throws {
+        let h = try await Harness()
+        let host = h.api.localHost()
+        let record = try await h.value("host.get_record", .string(host)).structureValue!
+        let total = try await h.value("host_metrics.get_memory_total", record["metrics"]!).intValue!
+        var expected = total - record["memory_overhead"]!.intValue!
+        for vm in record["resident_VMs"]!.arrayValue! {
+            expected -= try await h.value("VM.get_memory_dynamic_min", vm).intValue! + (try await h.value("VM.get_memory_overhead", vm).intValue!)
+        }
+        #expect(try await h.value("host.compute_free_memory", .string(host)) == .int(expected))
+        #expect(try await h.value("host.compute_memory_overhead", .string(host)) == record["memory_overhead"])
+        #expect(expected < total - 512 * mib)   // dom0 is resident and counted
+    }
+}

@@ -141,3 +141,22 @@ def test_new_vm_wizard_copies_the_hosts_bios_strings(fast):
     assert failure(x.VM.copy_bios_strings, vm, host) == ["VM_BIOS_STRINGS_ALREADY_SET"]
     assert failure(x.VM.copy_bios_strings, vm, "OpaqueRef:nope") == ["HANDLE_INVALID", "host", "OpaqueRef:nope"]
     x.VM.destroy(vm)
+
+
+def test_free_memory_accounts_for_started_vms(fast):
+    """Terraform's and XO's placement read host.compute_free_memory: a started VM takes its
+    dynamic-min and its overhead (VM.compute_memory_overhead) out of it, a stopped one gives
+    them back."""
+    s = fast.session()
+    x = s.xenapi
+    host = x.host.get_all()[0]
+    vm = x.VM.clone(ordinary_vms(s)[0], "accounted")
+    before = int(x.host.compute_free_memory(host))
+    overhead = int(x.VM.compute_memory_overhead(vm))
+    assert overhead == int(x.VM.get_memory_overhead(vm)) > 0
+    x.VM.start(vm, False, False)
+    assert int(x.host.compute_free_memory(host)) == before - int(x.VM.get_memory_dynamic_min(vm)) - overhead
+    x.VM.hard_shutdown(vm)
+    assert int(x.host.compute_free_memory(host)) == before
+    assert int(x.host.compute_memory_overhead(host)) == int(x.host.get_memory_overhead(host))
+    x.VM.destroy(vm)

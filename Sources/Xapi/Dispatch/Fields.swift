@@ -52,7 +52,7 @@ public enum PoolField: String, FieldName {
 /// The `host` fields logic names.
 public enum HostField: String, FieldName {
     public static let className = "host"
-    case address, biosStrings = "bios_strings"
+    case address, biosStrings = "bios_strings", memoryOverhead = "memory_overhead", metrics
 }
 
 /// The `VM` fields logic names.
@@ -63,6 +63,7 @@ public enum VMField: String, FieldName {
     case attachedPCIs = "attached_PCIs", biosStrings = "bios_strings", blobs, blockedOperations = "blocked_operations"
     case children, consoles, currentOperations = "current_operations", domainType = "domain_type", domid
     case guestMetrics = "guest_metrics", hasVendorDevice = "has_vendor_device", hvmBootPolicy = "HVM_boot_policy"
+    case hvmShadowMultiplier = "HVM_shadow_multiplier", memoryOverhead = "memory_overhead"
     case isASnapshot = "is_a_snapshot", isATemplate = "is_a_template", isControlDomain = "is_control_domain"
     case isDefaultTemplate = "is_default_template", memoryDynamicMax = "memory_dynamic_max"
     case memoryDynamicMin = "memory_dynamic_min", memoryStaticMax = "memory_static_max", memoryStaticMin = "memory_static_min"
@@ -190,4 +191,10 @@ public enum PVSCacheStorageField: String, FieldName {
 public enum PVSProxyField: String, FieldName {
     public static let className = "PVS_proxy"
     case currentlyAttached = "currently_attached", site, vif = "VIF"
+}
+
+/// The `host_metrics` fields logic names.
+public enum HostMetricsField: String, FieldName {
+    public static let className = "host_metrics"
+    case memoryTotal = "memory_total"
 }

@@ -22,8 +22,9 @@ public struct Tables: Sendable {
     public let vmss: TableFields<VMSSField>
     public let pvsCacheStorage: TableFields<PVSCacheStorageField>
     public let pvsProxy: TableFields<PVSProxyField>
+    public let hostMetrics: TableFields<HostMetricsField>
     /// Classes whose fields logic does not name.
-    public let hostMetrics, hostCPU, pif, pifMetrics, pci: Int
+    public let hostCPU, pif, pifMetrics, pci: Int
 
     /// Stops the server at start if a field logic names is not in the datamodel.
     init(_ db: Database) {
@@ -41,12 +42,12 @@ public struct Tables: Sendable {
         network = try TableFields(model); task = try TableFields(model); session = try TableFields(model)
         console = try TableFields(model); vgpu = try TableFields(model); gpuGroup = try TableFields(model)
         pbd = try TableFields(model); message = try TableFields(model); vmss = try TableFields(model)
-        pvsCacheStorage = try TableFields(model); pvsProxy = try TableFields(model)
+        pvsCacheStorage = try TableFields(model); pvsProxy = try TableFields(model); hostMetrics = try TableFields(model)
         let table = { (name: String) throws(FieldResolutionError) -> Int in
             guard let schema = model.class(named: name) else { throw .noClass(name) }
             return schema.index
         }
-        hostMetrics = try table("host_metrics"); hostCPU = try table("host_cpu")
+        hostCPU = try table("host_cpu")
         pif = try table("PIF"); pifMetrics = try table("PIF_metrics"); pci = try table("PCI")
     }
 }

@@ -14,5 +14,15 @@ enum HostHandlers {
             _ = try call.database.read { s throws(XapiError) in try s.row(call.tables.host, try call.string("host")) }
             return .dateTime(.localNow())
         },
+        // xen-api ocaml/xapi/memory_check.ml: free memory counting every balloon at its
+        // dynamic-min; the host's own overhead, kept in its record.
+        "compute_free_memory": { call in
+            let host = try call.string("host")
+            return .int(try call.database.read { s throws(XapiError) in try VMMemory.hostFreeMemory(host, in: s, call.tables) })
+        },
+        "compute_memory_overhead": { call in
+            let host = try call.string("host")
+            return try call.database.read { s throws(XapiError) in try s.get(call.tables.host, host, .memoryOverhead) }
+        },
     ])
 }

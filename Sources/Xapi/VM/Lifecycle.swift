@@ -229,6 +229,7 @@ enum Lifecycle {
             try await bridge.sync(bridge.xenops.vm.setVCPUs(uuid, Int(count)), xapiTask: call.task, vm: vm)
             try call.database.write { s throws(XapiError) in
                 try s.update(t.vm, vm, .vcpusAtStartup, .int(count))
+                try VMMemory.updateOverhead(vm, in: &s, t)
                 if let metrics = try s.get(t.vm, vm, .metrics).stringValue, s.contains(t.vmMetrics, metrics) {
                     try s.update(t.vmMetrics, metrics, .vcpusNumber, .int(count))
                 }

@@ -75,6 +75,7 @@ enum VMMemory {
                                                     dynamicMax: dynamicMax, staticMax: staticMax)
                 try constraints.assertValid(for: vm, in: s, t)
                 try constraints.store(vm, in: &s, t)
+                try updateOverhead(vm, in: &s, t)
                 try markControlDomainForReboot(vm, in: &s, t)
             }
         }
@@ -92,6 +93,7 @@ enum VMMemory {
                 try constraints.assertValid(for: vm, in: s, t)
                 try s.update(t.vm, vm, .memoryStaticMin, .int(constraints.staticMin))
                 try s.update(t.vm, vm, .memoryStaticMax, .int(constraints.staticMax))
+                try updateOverhead(vm, in: &s, t)
                 try markControlDomainForReboot(vm, in: &s, t)
             }
         }

@@ -23,6 +23,7 @@ enum VMHandlers {
             set(.otherConfig, .structure(otherConfig))
             try s.assertLiveReferences(t.vm.table, fields)
             try s.insert(t.vm, ref: ref, fields: fields)
+            try VMMemory.updateOverhead(ref, in: &s, t)
             VMOperations.refresh(vm: ref, in: &s, tables: t)
         }
         return .string(ref)

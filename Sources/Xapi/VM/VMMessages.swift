@@ -21,6 +21,10 @@ enum VMMessages {
         },
         "provision": VMCopies.provision,
         "copy_bios_strings": VMHandlers.copyBiosStrings,
+        "compute_memory_overhead": { call in
+            let vm = try call.string("vm")
+            return .int(try call.database.read { s throws(XapiError) in try VMMemory.overhead(vm, in: s, call.tables) })
+        },
         // xen-api ocaml/xapi/xapi_vm.ml `get_allowed_VBD_devices`: free disk numbers, as strings.
         "get_allowed_VBD_devices": { call in
             let vm = try call.string("vm")
