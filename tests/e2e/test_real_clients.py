@@ -160,3 +160,21 @@ def test_free_memory_accounts_for_started_vms(fast):
     assert int(x.host.compute_free_memory(host)) == before
     assert int(x.host.compute_memory_overhead(host)) == int(x.host.get_memory_overhead(host))
     x.VM.destroy(vm)
+
+
+def test_a_start_on_a_full_host_is_refused_with_what_it_needs(fast):
+    """xapi_vm_helpers.ml assert_enough_memory_available: HOST_NOT_ENOUGH_FREE_MEMORY with the
+    bytes the VM needs (dynamic-min and overhead) and the bytes the host has; nothing changes."""
+    s = fast.session()
+    x = s.xenapi
+    host = x.host.get_all()[0]
+    gib = 2 ** 30
+    vm = x.VM.clone(ordinary_vms(s)[0], "too big")
+    x.VM.set_memory_limits(vm, str(gib), str(4096 * gib), str(4096 * gib), str(4096 * gib))
+    free = int(x.host.compute_free_memory(host))
+    needed = 4096 * gib + int(x.VM.compute_memory_overhead(vm))
+    assert failure(x.VM.start, vm, False, False) == ["HOST_NOT_ENOUGH_FREE_MEMORY", str(needed), str(free)]
+    record = x.VM.get_record(vm)
+    assert record["power_state"] == "Halted" and record["scheduled_to_be_resident_on"] == "OpaqueRef:NULL"
+    assert int(x.host.compute_free_memory(host)) == free
+    x.VM.destroy(vm)

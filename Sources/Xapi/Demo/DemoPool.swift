@@ -35,6 +35,7 @@ public enum DemoPool {
         let now = Value.dateTime(.now())
         let host = Identifiers.ref()
         let dom0 = Identifiers.ref()
+        let hostMemory = max(64 * gib, Int64(o.vms) * (gib + 16 * mib) + 8 * gib)
 
         // Storage: local disks and an ISO library with the tools ISO.
         let localSR = try s.create(t.sr.table, [
@@ -51,7 +52,9 @@ public enum DemoPool {
         ])
         // The host, its metrics and CPUs.
         let metrics = try s.create(t.hostMetrics.table, [
-            "memory_total": .int(64 * gib), "memory_free": .int(60 * gib), "live": .bool(true), "last_updated": now,
+            // 64 GiB, or enough for every demo VM at once (1 GiB and its overhead each) beside
+            // dom0: a host sized for its demo, so a boot storm of thousands of VMs fits.
+            "memory_total": .int(hostMemory), "memory_free": .int(hostMemory - 4 * gib), "live": .bool(true), "last_updated": now,
         ])
         try s.create(t.host.table, [
             "name_label": .string(o.hostname), "name_description": .string("Default install"),

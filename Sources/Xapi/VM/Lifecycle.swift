@@ -36,8 +36,13 @@ enum Lifecycle {
         let bridge = try bridge(call)
         let t = call.tables
         let vm = try call.string("vm")
+        let host = call.api.localHost()
         try await call.withVMOperation(vm, operation) {
             let (metadata, uuid) = try call.database.write { s throws(XapiError) in
+                // The host must have room, and the room is held for this VM until it runs there
+                // (`scheduled_to_be_resident_on`), so two starts cannot both take the last of it.
+                try VMMemory.assertEnoughFreeMemory(vm, on: host, in: s, t)
+                try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(host))
                 // A start clears what the previous run's guest agent reported.
                 if let guestMetrics = try s.get(t.vm, vm, .guestMetrics).stringValue, s.contains(t.vmGuestMetrics, guestMetrics) {
                     try s.delete(t.vmGuestMetrics, guestMetrics)
@@ -55,7 +60,10 @@ enum Lifecycle {
             } catch {
                 if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
                 // xenops cleaned up after the failed start (check_state); nothing of it is attached.
-                try? call.database.write { s throws(XapiError) in try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t) }
+                try? call.database.write { s throws(XapiError) in
+                    try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t)
+                    try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(nullRef))
+                }
                 throw error
             }
             try setResidentHere(call, vm)

@@ -56,15 +56,33 @@ extension VMMemory {
         try s.update(t.vm, vm, .memoryOverhead, .int(try overhead(vm, in: s, t)))
     }
 
+    /// memory_check.ml `vm_compute_start_memory`: guest memory at dynamic-min (static-max for a
+    /// PV-in-PVH guest, which cannot start ballooned down) plus the model's overhead; bytes.
+    static func startMemory(_ vm: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> Int64 {
+        let domainType = try s.get(t.vm, vm, .domainType).stringValue ?? "hvm"
+        let guest = try s.get(t.vm, vm, domainType == "pv_in_pvh" ? .memoryStaticMax : .memoryDynamicMin).intValue ?? 0
+        let guestMiB = ((guest + 1023) / 1024 + 1023) / 1024
+        return guestMiB * mib + (try overhead(vm, in: s, t))
+    }
+
+    /// xapi_vm_helpers.ml `assert_enough_memory_available`: `HOST_NOT_ENOUGH_FREE_MEMORY` with
+    /// what the VM needs and what the host has, not counting the VM's own reservation.
+    static func assertEnoughFreeMemory(_ vm: String, on host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
+        let needed = try startMemory(vm, in: s, t)
+        let available = try hostFreeMemory(host, in: s, t, ignoring: vm)
+        if available < needed { throw .hostNotEnoughFreeMemory(needed: needed, available: available) }
+    }
+
     /// memory_check.ml `host_compute_free_memory_with_maximum_compression`: what the host can
     /// give guests (total less its own overhead) less, for each VM resident or scheduled there,
     /// its dynamic-min and overhead: free memory if every balloon gave back all it could.
-    static func hostFreeMemory(_ host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> Int64 {
+    static func hostFreeMemory(_ host: String, in s: DatabaseState, _ t: Tables, ignoring ignored: String? = nil) throws(XapiError) -> Int64 {
         let metrics = try s.get(t.host, host, .metrics).stringValue ?? nullRef
         let total = try s.get(t.hostMetrics, metrics, .memoryTotal).intValue ?? 0
         var available = total - (try s.get(t.host, host, .memoryOverhead).intValue ?? 0)
         let (residentOn, scheduled) = (t.vm[.residentOn], t.vm[.scheduledToBeResidentOn])
-        for (_, row) in s.rows(t.vm) where row.fields[residentOn] == .string(host) || row.fields[scheduled] == .string(host) {
+        for (ref, row) in s.rows(t.vm) where row.fields[residentOn] == .string(host)
+            || (row.fields[scheduled] == .string(host) && ref != ignored) {
             available -= (row.fields[t.vm[.memoryDynamicMin]].intValue ?? 0) + (row.fields[t.vm[.memoryOverhead]].intValue ?? 0)
         }
         return max(0, available)

@@ -72,6 +72,7 @@ public enum XapiError: Error, Sendable, Hashable {
     case macInvalid(mac: String)
     case memoryConstraintViolationOrder
     case vmBiosStringsAlreadySet
+    case hostNotEnoughFreeMemory(needed: Int64, available: Int64)
     case memoryConstraintViolationMaxpin(reason: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
@@ -144,6 +145,7 @@ public enum XapiError: Error, Sendable, Hashable {
         case .macInvalid(let mac): ["MAC_INVALID", mac]
         case .memoryConstraintViolationOrder: ["MEMORY_CONSTRAINT_VIOLATION_ORDER"]
         case .vmBiosStringsAlreadySet: ["VM_BIOS_STRINGS_ALREADY_SET"]
+        case .hostNotEnoughFreeMemory(let needed, let available): ["HOST_NOT_ENOUGH_FREE_MEMORY", String(needed), String(available)]
         case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
         }
     }
