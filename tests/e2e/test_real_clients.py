@@ -178,3 +178,37 @@ def test_a_start_on_a_full_host_is_refused_with_what_it_needs(fast):
     assert record["power_state"] == "Halted" and record["scheduled_to_be_resident_on"] == "OpaqueRef:NULL"
     assert int(x.host.compute_free_memory(host)) == free
     x.VM.destroy(vm)
+
+
+def test_a_resume_needs_room_too(fast):
+    """A suspended VM holds no memory; resuming it needs its room back, as a start does."""
+    s = fast.session()
+    x = s.xenapi
+    mib = 2 ** 20
+    host = x.host.get_all()[0]
+    a = x.VM.clone(ordinary_vms(s)[0], "suspended")
+    x.VM.start(a, False, False)
+    x.VM.suspend(a)
+    free = int(x.host.compute_free_memory(host)) // mib
+    # A VM that leaves between 100 and 600 MiB free: less than `a` needs (1 GiB and overhead).
+    b = x.VM.clone(next(v for v in ordinary_vms(s) if x.VM.get_power_state(v) == "Halted"), "filler")
+    size = free * 128 // 129 - 600
+    while True:
+        x.VM.set_memory_limits(b, str(512 * mib), str(size * mib), str(size * mib), str(size * mib))
+        left = free - size - int(x.VM.compute_memory_overhead(b)) // mib
+        if left >= 100:
+            break
+        size -= 100
+    assert left < 1024
+    x.VM.start(b, False, False)
+    needed = 1024 * mib + int(x.VM.compute_memory_overhead(a))
+    details = failure(x.VM.resume, a, False, False)
+    assert details[:2] == ["HOST_NOT_ENOUGH_FREE_MEMORY", str(needed)] and int(details[2]) < needed
+    assert x.VM.get_power_state(a) == "Suspended" and x.VM.get_scheduled_to_be_resident_on(a) == "OpaqueRef:NULL"
+    x.VM.hard_shutdown(b)
+    x.VM.resume(a, False, False)
+    assert x.VM.get_power_state(a) == "Running"
+    for vm in (a, b):
+        if x.VM.get_power_state(vm) != "Halted":
+            x.VM.hard_shutdown(vm)
+        x.VM.destroy(vm)

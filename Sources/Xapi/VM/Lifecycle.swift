@@ -162,9 +162,13 @@ enum Lifecycle {
         let bridge = try bridge(call)
         let t = call.tables
         let vm = try call.string("vm")
+        let host = call.api.localHost()
         try await call.withVMOperation(vm, operation) {
-            let (metadata, uuid) = try call.database.read { s throws(XapiError) in
-                (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
+            let (metadata, uuid) = try call.database.write { s throws(XapiError) in
+                // As for a start: room on the host, held until the VM runs there.
+                try VMMemory.assertEnoughFreeMemory(vm, on: host, in: s, t)
+                try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(host))
+                return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
             }
             await bridge.waitUntilRunning()
             bridge.push(metadata)
@@ -175,6 +179,7 @@ enum Lifecycle {
                 if let unpauseTask { try await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
             } catch {
                 if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
+                try? call.database.write { s throws(XapiError) in try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(nullRef)) }
                 throw error
             }
             try call.database.write { s throws(XapiError) in try discardSuspendImage(vm, in: &s, tables: t) }
