@@ -81,3 +81,22 @@ import Testing
         #expect(expected < total - 512 * mib)   // dom0 is resident and counted
     }
 }
+
+/// `assert_can_boot_here`'s checks beyond memory.
+@Suite struct PlacementTests {
+    @Test func theHostMustBeEnabledAndSeeTheVMsSRs() async throws {
+        let h = try await Harness()
+        let vm = try await h.vms()[0]
+        let host = h.api.localHost()
+        _ = try await h.value("VM.assert_can_boot_here", .string(vm), .string(host))
+        let vdi = try await h.value("VBD.get_VDI", try await h.value("VM.get_VBDs", .string(vm)).arrayValue![0]).stringValue!
+        let sr = try await h.value("VDI.get_SR", .string(vdi)).stringValue!
+        let pbd = try #require(try await h.value("SR.get_PBDs", .string(sr)).arrayValue?.first?.stringValue)
+        try h.api.database.write { s throws(XapiError) in try s.set(h.api.tables.pbd, pbd, .currentlyAttached, .bool(false)) }
+        #expect(await h.error("VM.assert_can_boot_here", .string(vm), .string(host)) == ["VM_REQUIRES_SR", vm, sr])
+        #expect(try await h.value("VM.get_possible_hosts", .string(vm)) == .array([]))
+        try h.api.database.write { s throws(XapiError) in try s.set(h.api.tables.pbd, pbd, .currentlyAttached, .bool(true)) }
+        try h.api.database.write { s throws(XapiError) in try s.set(h.api.tables.host, host, .enabled, .bool(false)) }
+        #expect(await h.error("VM.assert_can_boot_here", .string(vm), .string(host)) == ["HOST_DISABLED", host])
+    }
+}

@@ -212,3 +212,20 @@ def test_a_resume_needs_room_too(fast):
         if x.VM.get_power_state(vm) != "Halted":
             x.VM.hard_shutdown(vm)
         x.VM.destroy(vm)
+
+
+def test_placement_checks_as_terraform_and_xo_ask_them(fast):
+    """VM.assert_can_boot_here and VM.get_possible_hosts (Terraform's and XO's placement):
+    the host's memory, and the SRs of the VM's disks plugged on it (VM_REQUIRES_SR)."""
+    s = fast.session()
+    x = s.xenapi
+    host = x.host.get_all()[0]
+    vm = x.VM.clone(next(v for v in ordinary_vms(s) if x.VM.get_power_state(v) == "Halted"), "placed")
+    x.VM.assert_can_boot_here(vm, host)
+    assert x.VM.get_possible_hosts(vm) == [host]
+    gib = 2 ** 30
+    x.VM.set_memory_limits(vm, str(gib), str(4096 * gib), str(4096 * gib), str(4096 * gib))
+    details = failure(x.VM.assert_can_boot_here, vm, host)
+    assert details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY"
+    assert x.VM.get_possible_hosts(vm) == []
+    x.VM.destroy(vm)

@@ -105,7 +105,7 @@ public enum DemoPool {
             "carrier": .bool(true), "vendor_name": .string("Intel Corporation"), "device_name": .string("82540EM Gigabit Ethernet"),
             "speed": .int(1000), "duplex": .bool(true), "pci_bus_path": .string("0000:00:03.0"), "last_updated": now,
         ])
-        try s.create(t.pif, [
+        try s.create(t.pif.table, [
             "device": .string("eth0"), "network": .string(network), "host": .string(host), "MAC": .string(mac(0)),
             "MTU": .int(1500), "VLAN": .int(-1), "metrics": .string(pifMetrics), "physical": .bool(true),
             "currently_attached": .bool(true), "ip_configuration_mode": .string("Static"), "IP": .string(o.address),

@@ -52,7 +52,7 @@ public enum PoolField: String, FieldName {
 /// The `host` fields logic names.
 public enum HostField: String, FieldName {
     public static let className = "host"
-    case address, biosStrings = "bios_strings", memoryOverhead = "memory_overhead", metrics
+    case address, biosStrings = "bios_strings", enabled, memoryOverhead = "memory_overhead", metrics, pbds = "PBDs"
 }
 
 /// The `VM` fields logic names.
@@ -126,7 +126,7 @@ public enum SRField: String, FieldName {
 /// The `network` fields logic names.
 public enum NetworkField: String, FieldName {
     public static let className = "network"
-    case bridge, otherConfig = "other_config", pifs = "PIFs", vifs = "VIFs"
+    case bridge, managed, otherConfig = "other_config", pifs = "PIFs", vifs = "VIFs"
 }
 
 /// The `PBD` fields logic names.
@@ -196,5 +196,11 @@ public enum PVSProxyField: String, FieldName {
 /// The `host_metrics` fields logic names.
 public enum HostMetricsField: String, FieldName {
     public static let className = "host_metrics"
-    case memoryTotal = "memory_total"
+    case live, memoryTotal = "memory_total"
+}
+
+/// The `PIF` fields logic names.
+public enum PIFField: String, FieldName {
+    public static let className = "PIF"
+    case host
 }

@@ -23,8 +23,9 @@ public struct Tables: Sendable {
     public let pvsCacheStorage: TableFields<PVSCacheStorageField>
     public let pvsProxy: TableFields<PVSProxyField>
     public let hostMetrics: TableFields<HostMetricsField>
+    public let pif: TableFields<PIFField>
     /// Classes whose fields logic does not name.
-    public let hostCPU, pif, pifMetrics, pci: Int
+    public let hostCPU, pifMetrics, pci: Int
 
     /// Stops the server at start if a field logic names is not in the datamodel.
     init(_ db: Database) {
@@ -43,12 +44,13 @@ public struct Tables: Sendable {
         console = try TableFields(model); vgpu = try TableFields(model); gpuGroup = try TableFields(model)
         pbd = try TableFields(model); message = try TableFields(model); vmss = try TableFields(model)
         pvsCacheStorage = try TableFields(model); pvsProxy = try TableFields(model); hostMetrics = try TableFields(model)
+        pif = try TableFields(model)
         let table = { (name: String) throws(FieldResolutionError) -> Int in
             guard let schema = model.class(named: name) else { throw .noClass(name) }
             return schema.index
         }
         hostCPU = try table("host_cpu")
-        pif = try table("PIF"); pifMetrics = try table("PIF_metrics"); pci = try table("PCI")
+        pifMetrics = try table("PIF_metrics"); pci = try table("PCI")
     }
 }
 

@@ -41,7 +41,7 @@ enum Lifecycle {
             let (metadata, uuid) = try call.database.write { s throws(XapiError) in
                 // The host must have room, and the room is held for this VM until it runs there
                 // (`scheduled_to_be_resident_on`), so two starts cannot both take the last of it.
-                try VMMemory.assertEnoughFreeMemory(vm, on: host, in: s, t)
+                try Placement.assertCanBootHere(vm, on: host, in: s, t)
                 try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(host))
                 // A start clears what the previous run's guest agent reported.
                 if let guestMetrics = try s.get(t.vm, vm, .guestMetrics).stringValue, s.contains(t.vmGuestMetrics, guestMetrics) {
@@ -166,7 +166,7 @@ enum Lifecycle {
         try await call.withVMOperation(vm, operation) {
             let (metadata, uuid) = try call.database.write { s throws(XapiError) in
                 // As for a start: room on the host, held until the VM runs there.
-                try VMMemory.assertEnoughFreeMemory(vm, on: host, in: s, t)
+                try Placement.assertCanBootHere(vm, on: host, in: s, t)
                 try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(host))
                 return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
             }

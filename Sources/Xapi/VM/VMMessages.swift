@@ -21,6 +21,22 @@ enum VMMessages {
         },
         "provision": VMCopies.provision,
         "copy_bios_strings": VMHandlers.copyBiosStrings,
+        // xen-api ocaml/xapi/xapi_vm.ml `assert_can_boot_here` and `get_possible_hosts`.
+        "assert_can_boot_here": { call in
+            let (vm, host) = (try call.string("self"), try call.string("host"))
+            try call.database.read { s throws(XapiError) in try Placement.assertCanBootHere(vm, on: host, in: s, call.tables) }
+            return .emptyString
+        },
+        "get_possible_hosts": { call in
+            let vm = try call.string("vm")
+            return try call.database.read { s throws(XapiError) in
+                _ = try s.row(call.tables.vm, vm)
+                let hosts = s.refs(call.tables.host).sorted().filter { host in
+                    (try? Placement.assertCanBootHere(vm, on: host, in: s, call.tables)) != nil
+                }
+                return .array(hosts.map(Value.string))
+            }
+        },
         "compute_memory_overhead": { call in
             let vm = try call.string("vm")
             return .int(try call.database.read { s throws(XapiError) in try VMMemory.overhead(vm, in: s, call.tables) })

@@ -73,6 +73,8 @@ public enum XapiError: Error, Sendable, Hashable {
     case memoryConstraintViolationOrder
     case vmBiosStringsAlreadySet
     case hostNotEnoughFreeMemory(needed: Int64, available: Int64)
+    case hostDisabled(host: String)
+    case vmRequiresNetwork(vm: String, network: String)
     case memoryConstraintViolationMaxpin(reason: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
@@ -146,6 +148,8 @@ public enum XapiError: Error, Sendable, Hashable {
         case .memoryConstraintViolationOrder: ["MEMORY_CONSTRAINT_VIOLATION_ORDER"]
         case .vmBiosStringsAlreadySet: ["VM_BIOS_STRINGS_ALREADY_SET"]
         case .hostNotEnoughFreeMemory(let needed, let available): ["HOST_NOT_ENOUGH_FREE_MEMORY", String(needed), String(available)]
+        case .hostDisabled(let host): ["HOST_DISABLED", host]
+        case .vmRequiresNetwork(let vm, let network): ["VM_REQUIRES_NETWORK", vm, network]
         case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
         }
     }

@@ -1,0 +1,72 @@
+import XapiDB
+
+/// Whether a VM can run on a host: xen-api ocaml/xapi/xapi_vm_helpers.ml `assert_can_boot_here`,
+/// the checks that apply to hosts without GPUs, USB or SR-IOV to share out, in xapi's order.
+enum Placement {
+    static func assertCanBootHere(_ vm: String, on host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
+        _ = try s.row(t.vm, vm)
+        let metrics = try s.get(t.host, host, .metrics).stringValue ?? nullRef
+        guard s.contains(t.hostMetrics, metrics), try s.get(t.hostMetrics, metrics, .live) == .bool(true) else { throw .hostNotLive }
+        let isControlDomain = try s.get(t.vm, vm, .isControlDomain) == .bool(true)
+        let running = try s.get(t.vm, vm, .powerState) == .string("Running")
+        let residentHere = try s.get(t.vm, vm, .residentOn) == .string(host)
+        let enabled = try s.get(t.host, host, .enabled) == .bool(true)
+        if !isControlDomain, !(running && residentHere), !enabled { throw .hostDisabled(host: host) }
+        try assertCanSeeSRs(vm, host, in: s, t)
+        try assertCanSeeNetworks(vm, host, in: s, t)
+        try VMMemory.assertEnoughFreeMemory(vm, on: host, in: s, t)
+    }
+
+    /// Every SR the VM's non-empty disks (and, suspended, its suspend image) live on has a plugged
+    /// PBD on the host (`assert_can_see_SRs`), else `VM_REQUIRES_SR` with the first missing.
+    static func assertCanSeeSRs(_ vm: String, _ host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
+        var vdis: [String] = []
+        for vbd in try s.get(t.vm, vm, .vbds).refList where s.contains(t.vbd, vbd) {
+            if try s.get(t.vbd, vbd, .empty) != .bool(true) { vdis.append(try s.get(t.vbd, vbd, .vdi).stringValue ?? nullRef) }
+        }
+        if try s.get(t.vm, vm, .powerState) == .string("Suspended"), let image = try s.get(t.vm, vm, .suspendVDI).stringValue, image != nullRef {
+            vdis.append(image)
+        }
+        var plugged: Set<String> = []
+        for pbd in try s.get(t.host, host, .pbds).refList where s.contains(t.pbd, pbd) {
+            if try s.get(t.pbd, pbd, .currentlyAttached) == .bool(true) { plugged.insert(try s.get(t.pbd, pbd, .sr).stringValue ?? nullRef) }
+        }
+        for vdi in vdis where s.contains(t.vdi, vdi) {
+            let sr = try s.get(t.vdi, vdi, .sr).stringValue ?? nullRef
+            if !plugged.contains(sr) { throw .vmRequiresSR(vm: vm, sr: sr) }
+        }
+    }
+
+    /// xapi_network_attach_helpers.ml `assert_can_see_named_networks`: a network with PIFs is
+    /// available on the hosts it has PIFs on; one without is available anywhere if it is not
+    /// managed or is marked shared, else where its running VMs already are.
+    static func assertCanSeeNetworks(_ vm: String, _ host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
+        for vif in try s.get(t.vm, vm, .vifs).refList where s.contains(t.vif, vif) {
+            let network = try s.get(t.vif, vif, .network).stringValue ?? nullRef
+            guard s.contains(t.network, network) else { continue }
+            let pifs = try s.get(t.network, network, .pifs).refList
+            let available: Bool
+            if !pifs.isEmpty {
+                var onHost = false
+                for pif in pifs where s.contains(t.pif, pif) {
+                    if try s.get(t.pif, pif, .host) == .string(host) { onHost = true }
+                }
+                available = onHost
+            } else if try s.get(t.network, network, .otherConfig).structureValue?["assume_network_is_shared"]?.stringValue == "true" {
+                available = true
+            } else if try s.get(t.network, network, .managed) != .bool(true) {
+                available = true
+            } else {
+                var hosts: [Value] = []
+                for other in try s.get(t.network, network, .vifs).refList where s.contains(t.vif, other) {
+                    let owner = try s.get(t.vif, other, .vm).stringValue ?? nullRef
+                    if s.contains(t.vm, owner), try s.get(t.vm, owner, .powerState) == .string("Running") {
+                        hosts.append(try s.get(t.vm, owner, .residentOn))
+                    }
+                }
+                available = hosts.isEmpty || hosts.contains(.string(host))
+            }
+            if !available { throw .vmRequiresNetwork(vm: vm, network: network) }
+        }
+    }
+}
