@@ -39,10 +39,7 @@ enum Lifecycle {
         let host = call.api.localHost()
         try await call.withVMOperation(vm, operation) {
             let (metadata, uuid) = try call.database.write { s throws(XapiError) in
-                // The host must have room, and the room is held for this VM until it runs there
-                // (`scheduled_to_be_resident_on`), so two starts cannot both take the last of it.
-                try Placement.assertCanBootHere(vm, on: host, in: s, t)
-                try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(host))
+                try Placement.reserve(vm, on: host, in: &s, t)
                 // A start clears what the previous run's guest agent reported.
                 if let guestMetrics = try s.get(t.vm, vm, .guestMetrics).stringValue, s.contains(t.vmGuestMetrics, guestMetrics) {
                     try s.delete(t.vmGuestMetrics, guestMetrics)
@@ -60,10 +57,8 @@ enum Lifecycle {
             } catch {
                 if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
                 // xenops cleaned up after the failed start (check_state); nothing of it is attached.
-                try? call.database.write { s throws(XapiError) in
-                    try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t)
-                    try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(nullRef))
-                }
+                // (A halted VM is scheduled nowhere: the reset also releases the reservation.)
+                try? call.database.write { s throws(XapiError) in try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t) }
                 throw error
             }
             try setResidentHere(call, vm)
@@ -165,9 +160,7 @@ enum Lifecycle {
         let host = call.api.localHost()
         try await call.withVMOperation(vm, operation) {
             let (metadata, uuid) = try call.database.write { s throws(XapiError) in
-                // As for a start: room on the host, held until the VM runs there.
-                try Placement.assertCanBootHere(vm, on: host, in: s, t)
-                try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(host))
+                try Placement.reserve(vm, on: host, in: &s, t)
                 return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
             }
             await bridge.waitUntilRunning()
@@ -179,7 +172,7 @@ enum Lifecycle {
                 if let unpauseTask { try await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
             } catch {
                 if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
-                try? call.database.write { s throws(XapiError) in try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(nullRef)) }
+                try? call.database.write { s throws(XapiError) in try Placement.release(vm, in: &s, t) }
                 throw error
             }
             try call.database.write { s throws(XapiError) in try discardSuspendImage(vm, in: &s, tables: t) }

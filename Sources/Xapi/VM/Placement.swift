@@ -3,6 +3,18 @@ import XapiDB
 /// Whether a VM can run on a host: xen-api ocaml/xapi/xapi_vm_helpers.ml `assert_can_boot_here`,
 /// the checks that apply to hosts without GPUs, USB or SR-IOV to share out, in xapi's order.
 enum Placement {
+    /// Before a start or resume: the VM must be able to run on `host`, and the room it needs is
+    /// held for it there (`scheduled_to_be_resident_on`, counted by `hostFreeMemory`) in the same
+    /// write, so two starts cannot both take the last of it. `release` undoes it on failure.
+    static func reserve(_ vm: String, on host: String, in s: inout DatabaseState, _ t: Tables) throws(XapiError) {
+        try assertCanBootHere(vm, on: host, in: s, t)
+        try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(host))
+    }
+
+    static func release(_ vm: String, in s: inout DatabaseState, _ t: Tables) throws(XapiError) {
+        try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(nullRef))
+    }
+
     static func assertCanBootHere(_ vm: String, on host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
         _ = try s.row(t.vm, vm)
         let metrics = try s.get(t.host, host, .metrics).stringValue ?? nullRef
