@@ -30,7 +30,8 @@ extension VBDMessages {
                 throw .otherOperationInProgress(class: "VM", ref: vm, operation: member.value.stringValue ?? "", task: member.key)
             }
             let isFloppy = type == "Floppy"
-            guard let free = try DevicePositions.freeDisks(vm, kind: isFloppy ? .floppy : .disk, in: s, t) else {
+            let used = try DevicePositions.usedDisks(vm, in: s, t)
+            guard let free = try DevicePositions.freeDisks(vm, kind: isFloppy ? .floppy : .disk, used: used, in: s, t) else {
                 throw .notImplemented("VBD of type 'floppy' is not supported on PV domain")
             }
             var userdevice = field(.userdevice).stringValue ?? ""
@@ -40,7 +41,6 @@ extension VBDMessages {
                 userdevice = isFloppy ? first.linuxName : String(first.disk)
                 fields[t.vbd[.userdevice]] = .string(userdevice)
             }
-            let used = try DevicePositions.usedDisks(vm, in: s, t)
             if DeviceNumber.interpretations(of: userdevice).contains(where: used.contains) {
                 throw .deviceAlreadyExists(device: userdevice)
             }

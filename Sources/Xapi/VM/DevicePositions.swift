@@ -25,8 +25,9 @@ enum DevicePositions {
     }
 
     /// Free disk positions: floppies 0–1 on HVM only (nil on PV, which has none), disks 0–254
-    /// (0–255 for the control domain).
-    static func freeDisks(_ vm: String, kind: DiskKind, in s: DatabaseState, _ t: Tables) throws(XapiError) -> [DeviceNumber]? {
+    /// (0–255 for the control domain). `used` is `usedDisks` when the caller has it already.
+    static func freeDisks(_ vm: String, kind: DiskKind, used: Set<DeviceNumber>? = nil,
+                          in s: DatabaseState, _ t: Tables) throws(XapiError) -> [DeviceNumber]? {
         let hvm = try willHaveQemu(vm, in: s, t)
         let candidates: [DeviceNumber]
         switch kind {
@@ -38,8 +39,9 @@ enum DevicePositions {
             let last = !hvm && isControlDomain ? 255 : 254
             candidates = (0...last).compactMap { DeviceNumber(diskNumber: $0, hvm: hvm) }
         }
-        let used = try usedDisks(vm, in: s, t)
-        return candidates.filter { !used.contains($0) }
+        let taken: Set<DeviceNumber>
+        if let used { taken = used } else { taken = try usedDisks(vm, in: s, t) }
+        return candidates.filter { !taken.contains($0) }
     }
 
     /// Free VIF positions: 0–15 on every device model, less those the VM's VIFs hold.
