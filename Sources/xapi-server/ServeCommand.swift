@@ -144,6 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
         if try DemoPool.createIfEmpty(in: api, options: .init(vms: demoVMs, address: host)) {
             logger.info("created the demo pool", metadata: ["vms": "\(demoVMs)"])
         }
+        try api.registerStorageDrivers()
 
         if let path = xenstoreSocket ?? (inMemory ? nil : absolute(stateDir + "/xenstored.sock")) {
             services.append(XenstoreSocketServer(daemon: xenstore, listeners: [.init(path: path)], logger: Logger(label: "xenstored")))

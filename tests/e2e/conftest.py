@@ -16,8 +16,8 @@ PASSWORD = "e2e-secret"
 class Server(XapiServer):
     """A server for one test (or module), in `state_dir`."""
 
-    def __init__(self, state_dir, in_memory=False, demo_vms=5, extra=()):
-        super().__init__(state_dir, PASSWORD, in_memory=in_memory, demo_vms=demo_vms, extra=extra)
+    def __init__(self, state_dir, in_memory=False, demo_vms=5, extra=(), socket_path=None):
+        super().__init__(state_dir, PASSWORD, in_memory=in_memory, demo_vms=demo_vms, extra=extra, socket_path=socket_path)
         self.state_dir = state_dir
 
     def session(self, url=None):

@@ -229,3 +229,65 @@ def test_placement_checks_as_terraform_and_xo_ask_them(fast):
     assert details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY"
     assert x.VM.get_possible_hosts(vm) == []
     x.VM.destroy(vm)
+
+
+def new_disk(x, sr, size, name="disk"):
+    return x.VDI.create({"name_label": name, "SR": sr, "virtual_size": str(size), "type": "user",
+                         "sharable": False, "read_only": False, "other_config": {}})
+
+
+def test_a_disk_grows_as_ansible_and_terraform_resize_it(fast):
+    """xenserver_guest.py and Terraform's vdi resize call VDI.resize on a halted VM's disk: the
+    size is the driver's (VHD: whole 2 MiB blocks) and counts in the SR's virtual_allocation."""
+    s = fast.session()
+    x = s.xenapi
+    sr = x.pool.get_default_SR(x.pool.get_all()[0])
+    disk = new_disk(x, sr, 2 ** 30)
+    before = int(x.SR.get_virtual_allocation(sr))
+    x.VDI.resize(disk, str(3 * 2 ** 30 + 1))
+    assert int(x.VDI.get_virtual_size(disk)) == 3 * 2 ** 30 + 2 * 2 ** 20
+    assert int(x.SR.get_virtual_allocation(sr)) == before + 2 * 2 ** 30 + 2 * 2 ** 20
+    # SM's VHD drivers refuse to shrink (their VDISize error, 79).
+    assert failure(x.VDI.resize, disk, str(2 ** 30)) == [
+        "SR_BACKEND_FAILURE_79", "", "VDI Invalid size [opterr=shrinking not allowed]", ""]
+    # The SR cannot promise more than it has: SR_FULL with the growth asked for and the room left.
+    left = int(x.SR.get_physical_size(sr)) - int(x.SR.get_virtual_allocation(sr))
+    size = int(x.VDI.get_virtual_size(disk))
+    assert failure(x.VDI.resize, disk, str(size + left + 2 ** 30)) == ["SR_FULL", str(left + 2 ** 30), str(left)]
+    assert failure(new_disk, x, sr, left + 1) == ["SR_FULL", str(left + 1), str(left)]
+    assert int(x.VDI.get_virtual_size(disk)) == size
+    x.VDI.destroy(disk)
+
+
+def test_resize_refusals_name_the_disk_the_sr_or_the_driver(fast):
+    """xapi_vdi.ml check_operation_error: an attached disk does not grow, and ISO libraries resize
+    nothing; VDI.resize_online is removed from xapi's datamodel (MESSAGE_REMOVED)."""
+    s = fast.session()
+    x = s.xenapi
+    vm = ordinary_vms(s)[1]
+    vbd = [v for v in x.VM.get_VBDs(vm) if x.VBD.get_type(v) == "Disk"][0]
+    disk = x.VBD.get_VDI(vbd)
+    x.VM.start(vm, False, False)
+    try:
+        size = int(x.VDI.get_virtual_size(disk))
+        assert failure(x.VDI.resize, disk, str(size * 2)) == ["VDI_IN_USE", disk, "resize"]
+        assert failure(x.VDI.resize_online, disk, str(size * 2)) == ["MESSAGE_REMOVED"]
+        assert int(x.VDI.get_virtual_size(disk)) == size
+    finally:
+        x.VM.hard_shutdown(vm)
+    iso_sr = [r for r, rec in x.SR.get_all_records().items() if rec["type"] == "iso"][0]
+    iso = x.SR.get_VDIs(iso_sr)[0]
+    assert failure(x.VDI.resize, iso, str(2 ** 30)) == ["SR_OPERATION_NOT_SUPPORTED", iso_sr]
+    assert failure(x.VDI.resize, "OpaqueRef:nothing", "1") == ["HANDLE_INVALID", "VDI", "OpaqueRef:nothing"]
+
+
+def test_one_sm_record_per_storage_driver(fast):
+    """xapi_sm.ml: a record per driver, with the features its operations are gated on."""
+    s = fast.session()
+    x = s.xenapi
+    sms = {r["type"]: r for r in x.SM.get_all_records().values()}
+    assert {r["type"] for r in x.SR.get_all_records().values()} <= set(sms)
+    ext = sms["ext"]
+    assert "VDI_RESIZE" in ext["capabilities"] and int(ext["features"]["VDI_RESIZE"]) == 1
+    assert ext["driver_filename"] == "/opt/xensource/sm/EXTSR" and "device" in ext["configuration"]
+    assert "VDI_RESIZE" not in sms["iso"]["features"]

@@ -33,13 +33,13 @@ class XapiServer:
     """One xapi-server process. `in_memory` keeps nothing on disk; otherwise `directory` is its
     state directory."""
 
-    def __init__(self, directory, password, in_memory=True, demo_vms=5, extra=()):
+    def __init__(self, directory, password, in_memory=True, demo_vms=5, extra=(), socket_path=None):
         if not os.access(BINARY, os.X_OK):
             raise RuntimeError("xapi-server binary not found at %s: run `swift build` or set XAPI_SERVER_BIN" % BINARY)
         self.directory = directory
         self.password = password
         self.port = free_port()
-        self.socket_path = os.path.join(directory, "xapi.sock")
+        self.socket_path = socket_path or os.path.join(directory, "xapi.sock")
         self.xenstore_socket = os.path.join(directory, "xenstored.sock")
         self.url = "http://127.0.0.1:%d/" % self.port
         self.args = [BINARY, "--host", "127.0.0.1", "--port", str(self.port), "--password", password,

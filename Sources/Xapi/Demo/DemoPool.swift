@@ -43,7 +43,7 @@ public enum DemoPool {
             "type": .string("ext"), "content_type": .string("user"), "physical_size": .int(500 * gib),
             "other_config": .structure(["i18n-key": .string("local-storage")]),
             // Only what this server implements: SR.scan and PBD.plug/unplug are not there yet.
-            "allowed_operations": .array(["vdi_create", "vdi_destroy", "vdi_clone", "vdi_snapshot"].map(Value.string)),
+            "allowed_operations": .array(["vdi_create", "vdi_destroy", "vdi_resize", "vdi_clone", "vdi_snapshot"].map(Value.string)),
         ])
         let isoSR = try s.create(t.sr.table, [
             "name_label": .string("XCP-ng Tools"), "name_description": .string("Guest tools ISOs"),

@@ -120,7 +120,15 @@ public enum VDIField: String, FieldName {
 /// The `SR` fields logic names.
 public enum SRField: String, FieldName {
     public static let className = "SR"
-    case uuid, vdis = "VDIs", virtualAllocation = "virtual_allocation"
+    case pbds = "PBDs", physicalSize = "physical_size", type, uuid, vdis = "VDIs", virtualAllocation = "virtual_allocation"
+}
+
+/// The `SM` fields logic names.
+public enum SMField: String, FieldName {
+    public static let className = "SM"
+    case capabilities, configuration, copyright, driverFilename = "driver_filename", features
+    case nameDescription = "name_description", nameLabel = "name_label", requiredAPIVersion = "required_api_version"
+    case type, vendor, version
 }
 
 /// The `network` fields logic names.

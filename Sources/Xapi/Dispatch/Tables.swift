@@ -24,6 +24,7 @@ public struct Tables: Sendable {
     public let pvsProxy: TableFields<PVSProxyField>
     public let hostMetrics: TableFields<HostMetricsField>
     public let pif: TableFields<PIFField>
+    public let sm: TableFields<SMField>
     /// Classes whose fields logic does not name.
     public let hostCPU, pifMetrics, pci: Int
 
@@ -44,7 +45,7 @@ public struct Tables: Sendable {
         console = try TableFields(model); vgpu = try TableFields(model); gpuGroup = try TableFields(model)
         pbd = try TableFields(model); message = try TableFields(model); vmss = try TableFields(model)
         pvsCacheStorage = try TableFields(model); pvsProxy = try TableFields(model); hostMetrics = try TableFields(model)
-        pif = try TableFields(model)
+        pif = try TableFields(model); sm = try TableFields(model)
         let table = { (name: String) throws(FieldResolutionError) -> Int in
             guard let schema = model.class(named: name) else { throw .noClass(name) }
             return schema.index

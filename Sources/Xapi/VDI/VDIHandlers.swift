@@ -1,11 +1,12 @@
 import XapiDB
 
-/// VDIs as database rows: created in an SR, copied and snapshotted as rows of the same size,
-/// each counted in its SR's `virtual_allocation`.
+/// VDIs as database rows: created in an SR with room for them, copied and snapshotted as rows of
+/// the same size, resized as their SR's driver allows, each counted in its SR's `virtual_allocation`.
 enum VDIHandlers {
     static let table = ClassHandlers("VDI", [
         "create": create,
         "destroy": destroy,
+        "resize": resize,
         "clone": { call in
             let vdi = try call.string("vdi")
             return .string(try call.database.write { s throws(XapiError) in try copyVDI(vdi, &s, call.tables, snapshot: false, sr: nil) })
@@ -53,6 +54,7 @@ enum VDIHandlers {
         return .string(try call.database.write { s throws(XapiError) in
             let sr = fields[t.vdi[.sr]].stringValue ?? nullRef
             guard s.contains(t.sr, sr) else { throw .handleInvalid(class: "SR", ref: sr) }
+            try SRSpace.assertRoom(for: fields[t.vdi[.virtualSize]].intValue ?? 0, in: sr, s, t)
             fields[t.vdi[.location]] = .string(Identifiers.uuid())
             fields[t.vdi[.managed]] = .bool(true)
             let ref = Identifiers.ref()

@@ -76,6 +76,10 @@ public enum XapiError: Error, Sendable, Hashable {
     case hostDisabled(host: String)
     case vmRequiresNetwork(vm: String, network: String)
     case memoryConstraintViolationMaxpin(reason: String)
+    case srNoPBDs(sr: String)
+    case srOperationNotSupported(sr: String)
+    /// A storage driver's own error, as xapi passes SMAPIv1 failures on: `SR_BACKEND_FAILURE_<code>`.
+    case srBackendFailure(code: Int, message: String)
 
     /// The `ErrorDescription` list: code first, then the parameters as strings.
     public var errorDescription: [String] {
@@ -151,6 +155,9 @@ public enum XapiError: Error, Sendable, Hashable {
         case .hostDisabled(let host): ["HOST_DISABLED", host]
         case .vmRequiresNetwork(let vm, let network): ["VM_REQUIRES_NETWORK", vm, network]
         case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
+        case .srNoPBDs(let sr): ["SR_NO_PBDS", sr]
+        case .srOperationNotSupported(let sr): ["SR_OPERATION_NOT_SUPPORTED", sr]
+        case .srBackendFailure(let code, let message): ["SR_BACKEND_FAILURE_\(code)", "", message, ""]
         }
     }
 
