@@ -16,7 +16,8 @@ import Xenstore
 /// * **the balloon driver**: a watch on `memory/target` moves the domain's allocation to the
 ///   target the toolstack sets; the agent, if it runs, reports the new total at once;
 /// * **the PV guest agent** (xe-daemon): after a boot delay, writes the keys xe-guest-utilities' xe-daemon writes
-///   and then `data/updated`, again on its schedule.
+///   and then `data/updated`, again on its schedule; it gives an interface the static address
+///   the toolstack sets under `xenserver/device/vif/<devid>/static-ip-setting` and reports it.
 final class SimulatedGuest: Sendable {
     let domid: UInt32
     let uuid: String
@@ -56,8 +57,9 @@ final class SimulatedGuest: Sendable {
         let frontends = Task { await self.runFrontendDriver() }
         let control = Task { await self.runShutdownHandler() }
         let balloon = Task { await self.runBalloonDriver() }
+        let addresses = Task { await self.runStaticIPSetting() }
         let agentSettings = state.withLock { state -> SimulatedHypervisor.GuestSettings in
-            state.tasks += [frontends, control, balloon]
+            state.tasks += [frontends, control, balloon, addresses]
             return state.settings
         }
         if agentSettings.agentEnabled { startAgent(schedule: agentSettings.agentSchedule, bootDelay: configuration.guestBootDelay) }
@@ -203,6 +205,39 @@ final class SimulatedGuest: Sendable {
         }
     }
 
+    // MARK: xenserver/device/vif/*/static-ip-setting
+
+    /// Once the agent runs, a changed setting is applied and reported in a cycle of its own.
+    private func runStaticIPSetting() async {
+        guard let watch = try? xs.watch("xenserver/device/vif", token: "static-ip") else { return }
+        for await _ in watch {
+            guard state.withLock({ $0.settings.agentEnabled && !$0.stopped && $0.agentCycles > 0 }) else { continue }
+            var changed = false
+            for (key, address) in interfaceAddresses() where (try? xs.read(key)) != address {
+                try? xs.write(key, address)
+                changed = true
+            }
+            if changed { finishCycle() }
+        }
+    }
+
+    /// `attr/vif/<devid>/ipv4/0` (and `ipv6/0`) → address: the static one the toolstack asked
+    /// for, else the one this guest's DHCP would have leased.
+    private func interfaceAddresses() -> [(String, String)] {
+        var out: [(String, String)] = []
+        for devid in (try? xs.directory("device/vif")) ?? [] {
+            let setting = "xenserver/device/vif/\(devid)/static-ip-setting"
+            func address(_ suffix: String) -> String? {
+                guard (try? xs.read("\(setting)/enabled\(suffix)")) == "1",
+                      let cidr = try? xs.read("\(setting)/address\(suffix)") else { return nil }
+                return String(cidr.split(separator: "/").first ?? "")
+            }
+            out.append(("attr/vif/\(devid)/ipv4/0", address("") ?? "10.0.\(Int(devid) ?? 0).\(Int(domid % 250) + 1)"))
+            if let v6 = address("6") { out.append(("attr/vif/\(devid)/ipv6/0", v6)) }
+        }
+        return out
+    }
+
     func setResponsive(_ responsive: Bool) {
         state.withLock { $0.settings.responsive = responsive }
     }
@@ -275,14 +310,11 @@ final class SimulatedGuest: Sendable {
             ("control/feature-suspend", "1"),
             ("control/feature-balloon", "1"),
             ("control/feature-vcpu-hotplug", "1"),
+            ("control/feature-static-ip-setting", "1"),
             ("data/meminfo_total", String(memoryTotalKiB)),
             ("data/meminfo_free", String(memoryFreeKiB(cycle: 0))),
         ]
-        for (path, value) in keys { try? xs.write(path, value) }
-        for devid in (try? xs.directory("device/vif")) ?? [] {
-            let last = Int(domid % 250) + 1
-            try? xs.write("attr/vif/\(devid)/ipv4/0", "10.0.\(Int(devid) ?? 0).\(last)")
-        }
+        for (path, value) in keys + interfaceAddresses() { try? xs.write(path, value) }
         finishCycle()
     }
 

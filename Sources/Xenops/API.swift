@@ -177,6 +177,16 @@ extension DeviceOperations where Config == VIFConfig {
     public func unplug(_ id: DeviceID, force: Bool = false, dbg: String? = nil) -> String {
         queue(.vifHotunplug(id, force: force), "unplug", dbg: dbg)
     }
+
+    /// The address the guest agent is asked to configure, on the running device and in the
+    /// VIF's metadata.
+    public func setIPConfiguration(_ id: DeviceID, ipv6: Bool, _ configuration: VIFConfig.IPConfiguration, dbg: String? = nil) -> String {
+        queue(.atomic(.vifSetIPConfiguration(id, ipv6: ipv6, configuration)), ipv6 ? "set_ipv6_configuration" : "set_ipv4_configuration", dbg: dbg)
+    }
+
+    public func setLockingMode(_ id: DeviceID, _ mode: VIFConfig.LockingMode, dbg: String? = nil) -> String {
+        queue(.atomic(.vifSetLockingMode(id, mode)), "set_locking_mode", dbg: dbg)
+    }
 }
 
 /// Passthrough devices: plugged at VM start after the device model, or one by one.

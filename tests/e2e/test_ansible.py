@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import FAST, PASSWORD, Server, make_state_dir
+from conftest import FAST, PASSWORD, Server, make_state_dir, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = os.path.join(ROOT, "tests", "ansible", "playbook.yml")
@@ -101,6 +101,14 @@ def test_the_xenserver_modules_create_run_reconfigure_template_and_remove_a_vm(x
     play(xs, "poweron")
     assert x.VM.get_power_state(vm) == "Running"
     first = x.VM.get_domid(vm)
+    # The guest agent now reports feature-static-ip-setting: the module configures the running
+    # NIC through VIF.configure_ipv4, and the guest reports the new address.
+    results = play(xs, "readdress")
+    assert results["Give the second NIC a new address while running"]["changed"]
+    nic = [v for v in x.VM.get_VIFs(vm) if x.VIF.get_device(v) == "1"][0]
+    assert x.VIF.get_ipv4_addresses(nic) == ["192.168.30.20/24"] and x.VIF.get_ipv4_gateway(nic) == "192.168.30.1"
+    metrics = x.VM.get_guest_metrics(vm)
+    assert wait_for(x, ["vm_guest_metrics"], lambda: x.VM_guest_metrics.get_networks(metrics).get("1/ipv4/0") == "192.168.30.20")
     play(xs, "restart")
     assert x.VM.get_power_state(vm) == "Running" and x.VM.get_domid(vm) != first
     play(xs, "shutdown")

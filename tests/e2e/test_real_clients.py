@@ -291,3 +291,59 @@ def test_one_sm_record_per_storage_driver(fast):
     assert "VDI_RESIZE" in ext["capabilities"] and int(ext["features"]["VDI_RESIZE"]) == 1
     assert ext["driver_filename"] == "/opt/xensource/sm/EXTSR" and "device" in ext["configuration"]
     assert "VDI_RESIZE" not in sms["iso"]["features"]
+
+
+def test_a_static_address_reaches_the_guest_agent_and_comes_back_in_its_metrics(fast):
+    """xenserver_guest.py's "native" agent path (and XenCenter's network settings): on a VM whose
+    agent reports feature-static-ip-setting, VIF.configure_ipv4/6 record the address and, while
+    the VIF is plugged, Xenops writes it under xenserver/device/vif/<devid>/static-ip-setting;
+    the guest applies it and reports it in VM_guest_metrics.networks."""
+    s = fast.session()
+    x = s.xenapi
+    never_started = x.VM.clone(ordinary_vms(s)[0], "no agent yet")
+    quiet_vif = x.VM.get_VIFs(never_started)[0]
+    assert failure(x.VIF.configure_ipv4, quiet_vif, "Static", "192.168.7.9/24", "") == ["VM_LACKS_FEATURE", never_started]
+    x.VM.destroy(never_started)
+
+    vm = ordinary_vms(s)[2]
+    x.VM.start(vm, False, False)
+    try:
+        assert wait_for(x, ["vm_guest_metrics"], lambda: x.VM.get_guest_metrics(vm) != "OpaqueRef:NULL"
+                        and x.VM_guest_metrics.get_other(x.VM.get_guest_metrics(vm)).get("feature-static-ip-setting") == "1")
+        vif = x.VM.get_VIFs(vm)[0]
+        device = x.VIF.get_device(vif)
+        metrics = x.VM.get_guest_metrics(vm)
+        assert failure(x.VIF.configure_ipv4, vif, "Static", "192.168.7.9", "") == ["INVALID_CIDR_ADDRESS_SPECIFIED", "address"]
+        assert failure(x.VIF.configure_ipv4, vif, "Static", "192.168.7.9/24", "192.168.7") == ["INVALID_IP_ADDRESS_SPECIFIED", "gateway"]
+        assert failure(x.VIF.configure_ipv4, vif, "Static", "192.168.7.9/33", "") == ["INVALID_CIDR_ADDRESS_SPECIFIED", "address"]
+        assert x.VIF.get_ipv4_configuration_mode(vif) == "None"
+
+        x.VIF.configure_ipv4(vif, "Static", "192.168.7.9/24", "192.168.7.1")
+        record = x.VIF.get_record(vif)
+        assert (record["ipv4_configuration_mode"], record["ipv4_addresses"], record["ipv4_gateway"]) == (
+            "Static", ["192.168.7.9/24"], "192.168.7.1")
+        key = "%s/ipv4/0" % device
+        assert wait_for(x, ["vm_guest_metrics"], lambda: x.VM_guest_metrics.get_networks(metrics).get(key) == "192.168.7.9")
+        x.VIF.configure_ipv6(vif, "Static", "fd00::9/64", "fd00::1")
+        assert wait_for(x, ["vm_guest_metrics"],
+                        lambda: x.VM_guest_metrics.get_networks(metrics).get("%s/ipv6/0" % device) == "fd00::9")
+        assert x.VIF.get_ipv6_addresses(vif) == ["fd00::9/64"]
+
+        # A locked VIF takes only an address it is allowed (xapi_vif.ml assert_no_locking_mode_conflict).
+        x.VIF.set_locking_mode(vif, "locked")
+        assert failure(x.VIF.add_ipv4_allowed, vif, "192.168.7.300") == ["INVALID_IP_ADDRESS_SPECIFIED", "ipv4_allowed"]
+        x.VIF.set_ipv4_allowed(vif, ["192.168.7.10", "192.168.7.10", "10.1.0.0/16"])
+        assert x.VIF.get_ipv4_allowed(vif) == ["192.168.7.10", "10.1.0.0/16"]
+        assert failure(x.VIF.configure_ipv4, vif, "Static", "192.168.7.11/24", "") == [
+            "ADDRESS_VIOLATES_LOCKING_CONSTRAINT", "192.168.7.11/24"]
+        x.VIF.add_ipv4_allowed(vif, "192.168.7.11")
+        x.VIF.configure_ipv4(vif, "Static", "192.168.7.11/24", "")
+        assert wait_for(x, ["vm_guest_metrics"], lambda: x.VM_guest_metrics.get_networks(metrics).get(key) == "192.168.7.11")
+        x.VIF.remove_ipv4_allowed(vif, "192.168.7.10")
+        assert x.VIF.get_ipv4_allowed(vif) == ["10.1.0.0/16", "192.168.7.11"]
+        x.VIF.set_locking_mode(vif, "network_default")
+        x.VIF.configure_ipv4(vif, "None", "", "")
+        assert x.VIF.get_ipv4_configuration_mode(vif) == "None"
+        assert failure(x.VIF.set_locking_mode, vif, "sealed")[0] == "INTERNAL_ERROR"
+    finally:
+        x.VM.hard_shutdown(vm)

@@ -64,7 +64,7 @@ struct HandlerRegistry: Sendable {
     /// The tables of this server, one per class that has hand-written handlers.
     static let tables: [ClassHandlers] = [
         SessionHandlers.table, EventHandlers.table, TaskHandlers.table, MessageHandlers.table,
-        VMMessages.table, VBDMessages.table, VIFMessages.table, VDIHandlers.table, VGPUHandlers.table,
+        VMMessages.table, VBDMessages.table, VIFMessages.table, VIFMessages.addressingTable, VDIHandlers.table, VGPUHandlers.table,
         NetworkHandlers.table, PBDHandlers.table, ConsoleHandlers.table, VMSSHandlers.table,
         PVSCacheStorageHandlers.table, HostHandlers.table,
     ]

@@ -82,7 +82,32 @@ enum XenopsMetadata {
             mac: try s.get(t.vif, vif, .mac).stringValue ?? "",
             mtu: Int(try s.get(t.vif, vif, .mtu).intValue ?? 1500),
             bridge: bridge.isEmpty ? "xenbr0" : bridge,
+            lockingMode: try lockingMode(vif, network: network, in: s, tables: t),
+            ipv4: try ipConfiguration(vif, ipv6: false, in: s, tables: t),
+            ipv6: try ipConfiguration(vif, ipv6: true, in: s, tables: t),
             otherConfig: try s.get(t.vif, vif, .otherConfig).stringMap)
+    }
+
+    /// xapi_xenops.ml `MD.of_vif`: the VIF's mode, or its network's default.
+    static func lockingMode(_ vif: String, network: String, in s: DatabaseState, tables t: Tables) throws(XapiError) -> VIFConfig.LockingMode {
+        var mode = try s.get(t.vif, vif, .lockingMode).stringValue ?? "network_default"
+        if mode == "network_default" {
+            mode = s.contains(t.network, network) ? (try s.get(t.network, network, .defaultLockingMode).stringValue ?? "unlocked") : "unlocked"
+        }
+        switch mode {
+        case "locked":
+            return .locked(ipv4: try s.get(t.vif, vif, .ipv4Allowed).stringList, ipv6: try s.get(t.vif, vif, .ipv6Allowed).stringList)
+        case "disabled": return .disabled
+        default: return .unlocked
+        }
+    }
+
+    static func ipConfiguration(_ vif: String, ipv6: Bool, in s: DatabaseState, tables t: Tables) throws(XapiError) -> VIFConfig.IPConfiguration {
+        let (mode, addresses, gateway): (VIFField, VIFField, VIFField) = ipv6
+            ? (.ipv6ConfigurationMode, .ipv6Addresses, .ipv6Gateway) : (.ipv4ConfigurationMode, .ipv4Addresses, .ipv4Gateway)
+        guard try s.get(t.vif, vif, mode).stringValue == "Static" else { return .unspecified }
+        let via = try s.get(t.vif, vif, gateway).stringValue ?? ""
+        return .static(addresses: try s.get(t.vif, vif, addresses).stringList, gateway: via.isEmpty ? nil : via)
     }
 
     /// `VDI "sr-uuid/location"`, as xapi names storage to xenopsd.
@@ -124,4 +149,7 @@ extension Value {
         for member in s.members { map[member.key] = member.value.stringValue ?? "" }
         return map
     }
+
+    /// A `string set` as its strings (as `refList` is for a set of refs).
+    var stringList: [String] { refList }
 }

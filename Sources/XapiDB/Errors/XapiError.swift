@@ -77,6 +77,9 @@ public enum XapiError: Error, Sendable, Hashable {
     case vmRequiresNetwork(vm: String, network: String)
     case memoryConstraintViolationMaxpin(reason: String)
     case srNoPBDs(sr: String)
+    case invalidIPAddressSpecified(field: String)
+    case invalidCIDRAddressSpecified(field: String)
+    case addressViolatesLockingConstraint(address: String)
     case srOperationNotSupported(sr: String)
     /// A storage driver's own error, as xapi passes SMAPIv1 failures on: `SR_BACKEND_FAILURE_<code>`.
     case srBackendFailure(code: Int, message: String)
@@ -156,6 +159,9 @@ public enum XapiError: Error, Sendable, Hashable {
         case .vmRequiresNetwork(let vm, let network): ["VM_REQUIRES_NETWORK", vm, network]
         case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
         case .srNoPBDs(let sr): ["SR_NO_PBDS", sr]
+        case .invalidIPAddressSpecified(let field): ["INVALID_IP_ADDRESS_SPECIFIED", field]
+        case .invalidCIDRAddressSpecified(let field): ["INVALID_CIDR_ADDRESS_SPECIFIED", field]
+        case .addressViolatesLockingConstraint(let address): ["ADDRESS_VIOLATES_LOCKING_CONSTRAINT", address]
         case .srOperationNotSupported(let sr): ["SR_OPERATION_NOT_SUPPORTED", sr]
         case .srBackendFailure(let code, let message): ["SR_BACKEND_FAILURE_\(code)", "", message, ""]
         }

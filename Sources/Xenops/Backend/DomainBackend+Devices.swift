@@ -57,7 +57,8 @@ extension DomainBackend {
     /// xenopsd's `Generic.add_device`: frontend, mirror, backend, private data in one
     /// transaction, every `state` at Initialising; then wait for the hotplug script.
     private func addDevice(_ location: DeviceLocation, frontend: [(String, String)], backend: [(String, String)],
-                           privateKeys: [(String, String)], task: TaskHandle) async throws(XenopsError) {
+                           privateKeys: [(String, String)], extraXenserverKeys: [(String, String)] = [],
+                           task: TaskHandle) async throws(XenopsError) {
         let fe = location.frontendDomid
         do {
             try xs.transaction { tx in
@@ -84,6 +85,7 @@ extension DomainBackend {
                 for (key, value) in privateKeys { try tx.write("\(location.privateData)/\(key)", value) }
                 try tx.mkdir(location.extraXenserver)
                 try tx.setPermissions(location.extraXenserver, Self.readWrite(for: fe))
+                for (key, value) in extraXenserverKeys { try tx.write("\(location.extraXenserver)/\(key)", value) }
             }
         } catch let error as XenopsError {
             throw error
@@ -220,9 +222,58 @@ extension DomainBackend {
             backend: [("frontend-id", String(location.frontendDomid)), ("online", "1"), ("state", "1"),
                       ("script", "/etc/xensource/scripts/vif"), ("mac", vif.mac), ("handle", String(vif.position)),
                       ("bridge", vif.bridge), ("mtu", String(vif.mtu))],
-            privateKeys: [("bridge", vif.bridge), ("bridge-MAC", "fe:ff:ff:ff:ff:ff"), ("mtu", String(vif.mtu)),
-                          ("locking-mode", vif.lockingMode.rawValue.lowercased())],
+            privateKeys: [("bridge", vif.bridge), ("bridge-MAC", "fe:ff:ff:ff:ff:ff"), ("mtu", String(vif.mtu))]
+                + vif.lockingMode.xenstoreKeys,
+            extraXenserverKeys: Self.staticIPSetting(vif),
             task: task)
+    }
+
+    /// xenops_server_xen.ml `xenstore_of_static_ip_setting`: what the guest agent reads, under
+    /// `xenserver/device/vif/<devid>/static-ip-setting` in the guest's tree.
+    static func staticIPSetting(_ vif: VIFConfig) -> [(String, String)] {
+        let keys = [("mac", vif.mac), ("error-code", "0"), ("error-msg", "")]
+            + ipSettingKeys(vif.ipv4, suffix: "") + ipSettingKeys(vif.ipv6, suffix: "6")
+        return keys.map { ("static-ip-setting/\($0.0)", $0.1) }
+    }
+
+    private static func ipSettingKeys(_ configuration: VIFConfig.IPConfiguration, suffix: String) -> [(String, String)] {
+        switch configuration {
+        case .unspecified:
+            [("enabled" + suffix, "0")]
+        case .static(let addresses, let gateway):
+            [("enabled" + suffix, "1"), ("address" + suffix, addresses.first ?? "")] + (gateway.map { [("gateway" + suffix, $0)] } ?? [])
+        }
+    }
+
+    /// xenopsd's `VIF.set_ipv4_configuration` / `set_ipv6_configuration` on a plugged device:
+    /// the keys rewritten in one transaction, a gateway no longer given removed.
+    func setIPConfiguration(_ vm: VMConfig, _ vif: VIFConfig, ipv6: Bool, _ configuration: VIFConfig.IPConfiguration) throws(XenopsError) {
+        guard let location = presentLocation(vm, vif) else { throw .deviceNotConnected }
+        let base = "\(location.extraXenserver)/static-ip-setting"
+        let suffix = ipv6 ? "6" : ""
+        do {
+            try xs.transaction { tx in
+                try? tx.rm("\(base)/address\(suffix)")
+                try? tx.rm("\(base)/gateway\(suffix)")
+                for (key, value) in Self.ipSettingKeys(configuration, suffix: suffix) { try tx.write("\(base)/\(key)", value) }
+            }
+        } catch {
+            throw .internalError("xenstore static-ip-setting \(base): \(error)")
+        }
+    }
+
+    /// xenopsd's `VIF.set_locking_mode`: the mode and its addresses in the device's private
+    /// data, where the switch's rules are made from.
+    func setLockingMode(_ vm: VMConfig, _ vif: VIFConfig, _ mode: VIFConfig.LockingMode) throws(XenopsError) {
+        guard let location = presentLocation(vm, vif) else { throw .deviceNotConnected }
+        do {
+            try xs.transaction { tx in
+                for key in ["locking-mode", "ipv4-allowed", "ipv6-allowed"] { try? tx.rm("\(location.privateData)/\(key)") }
+                for (key, value) in mode.xenstoreKeys { try tx.write("\(location.privateData)/\(key)", value) }
+            }
+        } catch {
+            throw .internalError("xenstore locking mode \(location.privateData): \(error)")
+        }
     }
 
     /// As xenops_server_xen.ml's `VIF.get_state`.
@@ -261,5 +312,17 @@ extension DomainBackend {
         try? xs.rm(Self.vmPath(vm))
         try? xs.rm(Self.privatePath(vm))
         removeExtra(vm)
+    }
+}
+
+extension VIFConfig.LockingMode {
+    /// xenops_server_xen.ml `xenstore_of_locking_mode`.
+    var xenstoreKeys: [(String, String)] {
+        switch self {
+        case .unlocked: [("locking-mode", "unlocked")]
+        case .disabled: [("locking-mode", "disabled")]
+        case .locked(let ipv4, let ipv6):
+            [("locking-mode", "locked"), ("ipv4-allowed", ipv4.joined(separator: ",")), ("ipv6-allowed", ipv6.joined(separator: ","))]
+        }
     }
 }

@@ -308,6 +308,19 @@ final class Engine: Sendable {
         case .vifSetActive(let id, let active):
             backend.setActive(try metadata.vm(id.vm), try metadata.device(id, VIFConfig.self), active)
             signal(.vif, id)
+        case .vifSetIPConfiguration(let id, let ipv6, let configuration):
+            // As xenopsd: the running device first, then the stored configuration.
+            var vif = try metadata.device(id, VIFConfig.self)
+            try backend.setIPConfiguration(try metadata.vm(id.vm), vif, ipv6: ipv6, configuration)
+            if ipv6 { vif.ipv6 = configuration } else { vif.ipv4 = configuration }
+            try metadata.add(vif)
+            signal(.vif, id)
+        case .vifSetLockingMode(let id, let mode):
+            var vif = try metadata.device(id, VIFConfig.self)
+            try backend.setLockingMode(try metadata.vm(id.vm), vif, mode)
+            vif.lockingMode = mode
+            try metadata.add(vif)
+            signal(.vif, id)
 
         case .pciPlug(let id):
             try backend.plugPCI(try metadata.vm(id.vm), try metadata.device(id, PCIConfig.self))
@@ -491,7 +504,8 @@ final class Engine: Sendable {
         switch atomic {
         case .vbdPlug(let id), .vbdUnplug(let id, _), .vbdSetActive(let id, _), .vbdInsert(let id, _), .vbdEject(let id):
             try await immediate(.vbdCheckState(id), dbg: dbg)
-        case .vifPlug(let id), .vifUnplug(let id, _), .vifSetActive(let id, _):
+        case .vifPlug(let id), .vifUnplug(let id, _), .vifSetActive(let id, _), .vifSetIPConfiguration(let id, _, _),
+             .vifSetLockingMode(let id, _):
             try await immediate(.vifCheckState(id), dbg: dbg)
         case .pciPlug(let id), .pciUnplug(let id):
             try await immediate(.pciCheckState(id), dbg: dbg)

@@ -93,6 +93,9 @@ public indirect enum Atomic: Sendable, Hashable {
     case vifSetActive(DeviceID, Bool)
     case vifPlug(DeviceID)
     case vifUnplug(DeviceID, force: Bool)
+    /// xenopsd's `VIF_set_ipv4_configuration` / `VIF_set_ipv6_configuration` (`ipv6` false / true).
+    case vifSetIPConfiguration(DeviceID, ipv6: Bool, VIFConfig.IPConfiguration)
+    case vifSetLockingMode(DeviceID, VIFConfig.LockingMode)
     case pciPlug(DeviceID)
     case pciUnplug(DeviceID)
     case vgpuSetActive(DeviceID, Bool)
@@ -112,7 +115,8 @@ public indirect enum Atomic: Sendable, Hashable {
              .vmDelay(let id, _), .vmSoftreboot(let id), .vmRemove(let id):
             id
         case .vbdSetActive(let id, _), .vbdPlug(let id), .vbdUnplug(let id, _), .vbdInsert(let id, _), .vbdEject(let id),
-             .vifSetActive(let id, _), .vifPlug(let id), .vifUnplug(let id, _), .pciPlug(let id), .pciUnplug(let id),
+             .vifSetActive(let id, _), .vifPlug(let id), .vifUnplug(let id, _), .vifSetIPConfiguration(let id, _, _),
+             .vifSetLockingMode(let id, _), .pciPlug(let id), .pciUnplug(let id),
              .vgpuSetActive(let id, _):
             id.vm
         case .serial(let vm, _, _), .parallel(let vm, _, _), .nestedParallel(let vm, _, _): vm
@@ -158,6 +162,9 @@ public indirect enum Atomic: Sendable, Hashable {
         case .vifSetActive(let id, let on): tag("VIF_set_active", .array([id.json, .bool(on)]))
         case .vifPlug(let id): tag("VIF_plug", id.json)
         case .vifUnplug(let id, let force): tag("VIF_unplug", .array([id.json, .bool(force)]))
+        case .vifSetIPConfiguration(let id, let ipv6, let configuration):
+            tag(ipv6 ? "VIF_set_ipv6_configuration" : "VIF_set_ipv4_configuration", .array([id.json, configuration.json]))
+        case .vifSetLockingMode(let id, let mode): tag("VIF_set_locking_mode", .array([id.json, mode.json]))
         case .pciPlug(let id): tag("PCI_plug", id.json)
         case .pciUnplug(let id): tag("PCI_unplug", id.json)
         case .vgpuSetActive(let id, let on): tag("VGPU_set_active", .array([id.json, .bool(on)]))
@@ -190,4 +197,25 @@ struct AtomItem: QueueItem {
 
     var coalescingKey: Never? { nil }
     var description: JSON { .array([.string("Atomic"), atomic.json]) }
+}
+
+extension VIFConfig.IPConfiguration {
+    var json: JSON {
+        switch self {
+        case .unspecified: .array([.string("Unspecified")])
+        case .static(let addresses, let gateway):
+            .array([.string("Static"), .array(addresses.map(JSON.string)), gateway.map(JSON.string) ?? .null])
+        }
+    }
+}
+
+extension VIFConfig.LockingMode {
+    var json: JSON {
+        switch self {
+        case .unlocked: .array([.string("Unlocked")])
+        case .disabled: .array([.string("Disabled")])
+        case .locked(let ipv4, let ipv6):
+            .array([.string("Locked"), .object([.init("ipv4", .array(ipv4.map(JSON.string))), .init("ipv6", .array(ipv6.map(JSON.string)))])])
+        }
+    }
 }

@@ -126,7 +126,20 @@ public struct VBDConfig: Sendable, Hashable {
 
 /// xenopsd's `Vif.t`.
 public struct VIFConfig: Sendable, Hashable {
-    public enum LockingMode: String, Sendable, Hashable { case unlocked = "Unlocked", locked = "Locked", disabled = "Disabled" }
+    /// xenopsd's `Vif.locking_mode`: what traffic the switch lets the VIF send.
+    public enum LockingMode: Sendable, Hashable {
+        case unlocked, disabled
+        /// Only from these addresses.
+        case locked(ipv4: [String], ipv6: [String])
+    }
+
+    /// xenopsd's `ipv4_configuration` and `ipv6_configuration`: the address the guest agent is
+    /// asked to give the interface.
+    public enum IPConfiguration: Sendable, Hashable {
+        case unspecified
+        /// Addresses in CIDR form, the first one used.
+        case `static`(addresses: [String], gateway: String?)
+    }
 
     /// `(vm, index)`, e.g. `"0"`.
     public var id: DeviceID
@@ -138,11 +151,14 @@ public struct VIFConfig: Sendable, Hashable {
     public var bridge: String
     public var carrier: Bool
     public var lockingMode: LockingMode
+    public var ipv4: IPConfiguration
+    public var ipv6: IPConfiguration
     public var otherConfig: [String: String]
 
     public init(
         id: DeviceID, position: Int? = nil, mac: String = "", mtu: Int = 1500, bridge: String = "xenbr0",
-        carrier: Bool = true, lockingMode: LockingMode = .unlocked, otherConfig: [String: String] = [:]
+        carrier: Bool = true, lockingMode: LockingMode = .unlocked, ipv4: IPConfiguration = .unspecified,
+        ipv6: IPConfiguration = .unspecified, otherConfig: [String: String] = [:]
     ) {
         self.id = id
         self.position = position ?? Int(id.device) ?? 0
@@ -151,6 +167,8 @@ public struct VIFConfig: Sendable, Hashable {
         self.bridge = bridge
         self.carrier = carrier
         self.lockingMode = lockingMode
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
         self.otherConfig = otherConfig
     }
 }
