@@ -16,7 +16,8 @@ import XapiDB
 /// * Integers are decimal with an optional sign (OCaml's `Int64.of_string` also takes `0x…`
 ///   and `_` separators, which no XML-RPC client produces).
 /// * Empty struct member names and `<base64/>` are accepted (Xmlm/ocaml-rpc trip over both).
-/// * `<base64>` yields a `.string` of the decoded bytes, which must be UTF-8.
+/// * `<base64>` yields a `.string` of the decoded bytes. OCaml strings are bytes, so xapi takes
+///   any (a pickled plugin argument, say); here bytes that are not UTF-8 become U+FFFD.
 public enum XMLRPC {
     /// Deepest nesting of arrays and structs in one request. XenAPI values nest a few levels
     /// (a record holding a map is three); the bound keeps recursion in the parser, and in
@@ -488,7 +489,7 @@ struct XMLRPCCallParser {
             }
         }
         guard count == 0 else { return nil }
-        return String(validating: out, as: UTF8.self)
+        return String(decoding: out, as: UTF8.self)
     }
 
     // MARK: Markup

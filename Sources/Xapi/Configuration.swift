@@ -32,6 +32,12 @@ public struct XapiConfiguration: Sendable {
     public var completedTaskTimeout: Duration = .seconds(3_900)
     public var pendingTaskTimeout: Duration = .seconds(86_400)
 
+    /// How long after `host.reboot`/`host.shutdown` returns the host goes down (xapi: 10 s).
+    public var hostShutdownDelay: Duration = .seconds(10)
+    /// How long after `host.restart_agent` returns the toolstack is back (xapi starts
+    /// xe-toolstack-restart after 1 s).
+    public var agentRestartDelay: Duration = .seconds(1)
+
     public init(password: String) {
         self.password = password
     }

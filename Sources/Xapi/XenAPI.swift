@@ -25,6 +25,8 @@ public final class XenAPI: Sendable {
     let eventPacer: EventPacer
     let eventFromCache = EventFromCache()
     let recordCache = RecordCache()
+    /// Hosts on their way down (`host.reboot`, `host.shutdown`), which cannot be re-enabled.
+    let hostPower = HostPower()
 
     public init(database: Database, configuration: XapiConfiguration, logger: Logger,
                 xenops: Xenops? = nil, eventsLoop: XenopsBridge.LoopMode = .parallel, eventsWorkers: Int = 4) {

@@ -130,7 +130,10 @@ struct ServeCommand: AsyncParsableCommand {
         var timings: SimulatedHypervisor.Configuration
         switch simulation {
         case "realistic": timings = .realistic
-        case "instant": timings = .init()
+        case "instant":
+            timings = .init()
+            // Hosts go down as soon as a reboot or shutdown is accepted.
+            configuration.hostShutdownDelay = .zero
         default: throw ValidationError("--simulation must be realistic or instant")
         }
         if let deviceStepDelayMs { timings.deviceStepDelay = .milliseconds(deviceStepDelayMs) }
@@ -145,6 +148,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("created the demo pool", metadata: ["vms": "\(demoVMs)"])
         }
         try api.registerStorageDrivers()
+        api.bootLocalHost()
 
         if let path = xenstoreSocket ?? (inMemory ? nil : absolute(stateDir + "/xenstored.sock")) {
             services.append(XenstoreSocketServer(daemon: xenstore, listeners: [.init(path: path)], logger: Logger(label: "xenstored")))

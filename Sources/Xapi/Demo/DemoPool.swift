@@ -78,8 +78,6 @@ public enum DemoPool {
             "cpu_info": .structure(["cpu_count": .string("8"), "socket_count": .string("1"), "vendor": .string("GenuineIntel")]),
             "memory_overhead": .int(512 * mib), "edition": .string("xcp-ng"),
             "suspend_image_sr": .string(localSR), "crash_dump_sr": .string(localSR),
-            // Only what this server implements: no evacuation, host reboot or shutdown, migration.
-            "allowed_operations": .array(["provision", "vm_start", "vm_resume"].map(Value.string)),
         ], ref: host)
         for (sr, config) in [(localSR, ["device": Value.string("/dev/sda3")]), (isoSR, ["location": .string("/opt/xensource/packages/iso")])] {
             try s.create(t.pbd.table, ["host": .string(host), "SR": .string(sr), "device_config": .structure(Structure(config.map { .init(key: $0.key, value: $0.value) })),
@@ -203,6 +201,7 @@ public enum DemoPool {
             VMOperations.refresh(vm: vm, in: &s, tables: t)
         }
         for sr in [localSR, isoSR] { try VDIHandlers.accountVirtualAllocation(sr, in: &s, t) }
+        try HostOperations.refresh(host: host, in: &s, t)
     }
 
     /// The constructor fields of an HVM VM with sensible values.

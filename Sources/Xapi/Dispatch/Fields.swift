@@ -52,7 +52,9 @@ public enum PoolField: String, FieldName {
 /// The `host` fields logic names.
 public enum HostField: String, FieldName {
     public static let className = "host"
-    case address, biosStrings = "bios_strings", enabled, memoryOverhead = "memory_overhead", metrics, pbds = "PBDs"
+    case address, allowedOperations = "allowed_operations", biosStrings = "bios_strings"
+    case currentOperations = "current_operations", enabled, memoryOverhead = "memory_overhead", metrics
+    case otherConfig = "other_config", pbds = "PBDs", residentVMs = "resident_VMs"
 }
 
 /// The `VM` fields logic names.
@@ -207,7 +209,7 @@ public enum PVSProxyField: String, FieldName {
 /// The `host_metrics` fields logic names.
 public enum HostMetricsField: String, FieldName {
     public static let className = "host_metrics"
-    case live, memoryTotal = "memory_total"
+    case lastUpdated = "last_updated", live, memoryTotal = "memory_total"
 }
 
 /// The `PIF` fields logic names.

@@ -66,6 +66,6 @@ struct HandlerRegistry: Sendable {
         SessionHandlers.table, EventHandlers.table, TaskHandlers.table, MessageHandlers.table,
         VMMessages.table, VBDMessages.table, VIFMessages.table, VIFMessages.addressingTable, VDIHandlers.table, VGPUHandlers.table,
         NetworkHandlers.table, PBDHandlers.table, ConsoleHandlers.table, VMSSHandlers.table,
-        PVSCacheStorageHandlers.table, HostHandlers.table,
+        PVSCacheStorageHandlers.table, HostHandlers.table, HostHandlers.lifecycle,
     ]
 }

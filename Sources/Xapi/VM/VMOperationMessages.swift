@@ -1,9 +1,8 @@
 import XapiDB
 
-/// Which messages carry out each VM operation, so that `allowed_operations` offers only what this
-/// server implements: a script that checks the list first must not be told yes, then answered
-/// NOT_IMPLEMENTED. Most operations are the message of the same name; the rest are named here
-/// (xen-api ocaml/idl/datamodel_vm.ml, the `vm_operations` enum's descriptions).
+/// Which messages carry out each VM operation (`ImplementedOperations`). Most operations are the
+/// message of the same name; the rest are named here (xen-api ocaml/idl/datamodel_vm.ml, the
+/// `vm_operations` enum's descriptions).
 enum VMOperationMessages {
     /// The messages of operations not named like one, and `[]` for those done over HTTP
     /// (`/export`, `/import`), which this server does not serve yet.
@@ -22,24 +21,6 @@ enum VMOperationMessages {
         "export": [], "metadata_export": [], "import": [],
     ]
 
-    /// Operations whose messages all have an implementation: a declared handler or a form the
-    /// object API derives. Computed once, from the same tables the server dispatches with.
-    static let implemented: Set<String> = {
-        let model = Datamodel.xapi
-        guard let registry = try? HandlerRegistry(HandlerRegistry.tables, model: model),
-              let vm = model.class(named: "VM") else { return [] }
-        func isImplemented(_ name: String) -> Bool {
-            let (className, messageName) = name.contains(".")
-                ? (String(name.prefix { $0 != "." }), String(name.drop { $0 != "." }.dropFirst())) : ("VM", name)
-            guard let schema = model.class(named: className), let message = schema.message(messageName),
-                  message.lifecycle != .removed else { return false }
-            return registry.handlers["\(className).\(messageName)"] != nil || ObjectAPI.handler(for: message, model: model) != nil
-        }
-        var implemented: Set<String> = []
-        for op in vm.enums["vm_operations"] ?? [] {
-            let names = messages[op] ?? [op]
-            if !names.isEmpty, names.allSatisfy(isImplemented) { implemented.insert(op) }
-        }
-        return implemented
-    }()
+    /// Operations whose messages all have an implementation, computed once.
+    static let implemented = ImplementedOperations.of("VM", enum: "vm_operations", messages: messages)
 }

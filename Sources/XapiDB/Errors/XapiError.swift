@@ -77,6 +77,11 @@ public enum XapiError: Error, Sendable, Hashable {
     case vmRequiresNetwork(vm: String, network: String)
     case memoryConstraintViolationMaxpin(reason: String)
     case srNoPBDs(sr: String)
+    case noHostsAvailableFor(vm: String)
+    case hostNotDisabled
+    case hostDisabledUntilReboot(host: String)
+    case cannotEvacuateHost(errors: String)
+    case xenapiMissingPlugin(name: String)
     case invalidIPAddressSpecified(field: String)
     case invalidCIDRAddressSpecified(field: String)
     case addressViolatesLockingConstraint(address: String)
@@ -159,6 +164,11 @@ public enum XapiError: Error, Sendable, Hashable {
         case .vmRequiresNetwork(let vm, let network): ["VM_REQUIRES_NETWORK", vm, network]
         case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
         case .srNoPBDs(let sr): ["SR_NO_PBDS", sr]
+        case .noHostsAvailableFor(let vm): ["NO_HOSTS_AVAILABLE", vm]
+        case .hostNotDisabled: ["HOST_NOT_DISABLED"]
+        case .hostDisabledUntilReboot(let host): ["HOST_DISABLED_UNTIL_REBOOT", host]
+        case .cannotEvacuateHost(let errors): ["CANNOT_EVACUATE_HOST", errors]
+        case .xenapiMissingPlugin(let name): ["XENAPI_MISSING_PLUGIN", name]
         case .invalidIPAddressSpecified(let field): ["INVALID_IP_ADDRESS_SPECIFIED", field]
         case .invalidCIDRAddressSpecified(let field): ["INVALID_CIDR_ADDRESS_SPECIFIED", field]
         case .addressViolatesLockingConstraint(let address): ["ADDRESS_VIOLATES_LOCKING_CONSTRAINT", address]

@@ -238,10 +238,8 @@ enum FoundationXMLRPC {
                 return .dateTime(t)
             case "base64":
                 let text = try textThenEnd("base64").filter { !" \t\n\r".contains($0) }
-                guard let data = Data(base64Encoded: text), let s = String(validating: Array(data), as: UTF8.self) else {
-                    throw Rejected(reason: "bad base64")
-                }
-                return .string(s)
+                guard let data = Data(base64Encoded: text) else { throw Rejected(reason: "bad base64") }
+                return .string(String(decoding: Array(data), as: UTF8.self))
             case "nil":
                 try expectEnd("nil")
                 return .null
