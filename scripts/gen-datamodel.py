@@ -4,7 +4,8 @@
 The datamodel (../shared/reference/datamodel.json: every class, field, type, qualifier, default and
 message signature of xapi) is embedded as one raw string literal: SwiftPM's `embedInCode` turns
 the same bytes into a 640k-element array literal that took 9 minutes to compile here, while a
-string literal compiles in about a second. RBAC roles are dropped (the server has one superuser).
+string literal compiles in about a second. Each message's RBAC roles are kept as a bitmask `r` over
+the static roles listed once at the top (`roles`, in xapi's order: ocaml/idl/datamodel_roles.ml).
 """
 import json, os, sys
 
@@ -14,9 +15,14 @@ dst = os.path.join(here, "..", "Sources", "XapiDB", "Datamodel", "DatamodelJSON.
 
 with open(src) as f:
     model = json.load(f)
+ROLES = ["pool-admin", "pool-operator", "vm-power-admin", "vm-admin", "vm-operator", "client-cert", "read-only"]
+model["roles"] = ROLES
 for cls in model["classes"]:
     for msg in cls["messages"]:
-        msg.pop("roles", None)
+        roles = msg.pop("roles", None) or []
+        unknown = set(roles) - set(ROLES)
+        assert not unknown, (cls["name"], msg["name"], unknown)
+        msg["r"] = sum(1 << ROLES.index(r) for r in roles)
 text = json.dumps(model, separators=(",", ":"), ensure_ascii=False)
 assert '"##' not in text
 

@@ -6,7 +6,7 @@ struct XapiServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xapi-server",
         abstract: "A XenAPI-compatible control plane: xapi, xenopsd and xenstored in one process.",
-        subcommands: [ServeCommand.self, DiagnosticsCommand.self],
+        subcommands: [ServeCommand.self, DiagnosticsCommand.self, CoverageCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -15,6 +15,14 @@ import Testing
         #expect(model.class(named: "task")?.isPersisted == false)
     }
 
+    @Test func keepsEachMessagesRoles() throws {
+        #expect(model.roleNames == ["pool-admin", "pool-operator", "vm-power-admin", "vm-admin", "vm-operator", "client-cert", "read-only"])
+        let vm = try #require(model.class(named: "VM"))
+        #expect(vm.message("start")?.roles == ["pool-admin", "pool-operator", "vm-power-admin", "vm-admin", "vm-operator"])
+        #expect(vm.message("get_record")?.roles.contains("read-only") == true)
+        #expect(vm.message("destroy")?.roles.contains("vm-operator") == false)
+    }
+
     @Test func parsesTypesQualifiersAndDefaults() throws {
         let vm = try #require(model.class(named: "VM"))
         #expect(vm.field("power_state")?.type == .enumeration("vm_power_state"))

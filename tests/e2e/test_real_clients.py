@@ -347,3 +347,31 @@ def test_a_static_address_reaches_the_guest_agent_and_comes_back_in_its_metrics(
         assert failure(x.VIF.set_locking_mode, vif, "sealed")[0] == "INTERNAL_ERROR"
     finally:
         x.VM.hard_shutdown(vm)
+
+
+def test_roles_as_xencenter_reads_them(fast):
+    """XenCenter caches role.get_all_records and asks role.get_by_permission_name_label before an
+    action; xapi serves roles from its static table (xapi_role.ml): a permission per message, each
+    static role holding the permissions of the messages it may call, uuids from the names' MD5."""
+    s = fast.session()
+    x = s.xenapi
+    records = x.role.get_all_records()
+    roles = {r["name_label"]: (ref, r) for ref, r in records.items() if r["subroles"]}
+    assert list(roles) == ["pool-admin", "pool-operator", "vm-power-admin", "vm-admin", "vm-operator",
+                           "client-cert", "read-only"]
+    pool_admin, record = roles["pool-admin"]
+    assert pool_admin == "OpaqueRef:0165f154-ba3e-034e-6b27-5d271af109ba" and record["is_internal"] is False
+    assert roles["read-only"][1]["uuid"] == "7233b8e3-eacb-d7da-2c95-f2e581cdbf4e"
+    assert roles["client-cert"][1]["is_internal"] is True
+    start = x.role.get_by_name_label("vm.start")
+    assert len(start) == 1 and x.role.get_subroles(start[0]) == [] and x.role.get_is_internal(start[0]) is True
+    assert [x.role.get_name_label(r) for r in x.role.get_by_permission_name_label("vm.start")] == [
+        "pool-admin", "pool-operator", "vm-power-admin", "vm-admin", "vm-operator"]
+    assert x.role.get_by_permission(start[0]) == x.role.get_by_permission_name_label("vm.start")
+    read_only = x.role.get_permissions_name_label(roles["read-only"][0])
+    assert "vm.get_record" in read_only and "vm.start" not in read_only
+    assert len(x.role.get_permissions(pool_admin)) == len(record["subroles"])
+    assert sorted(x.role.get_all_where("subroles<>[]")) == sorted(ref for ref, _ in roles.values())
+    assert len(x.role.get_all_records_where("subroles=[]")) == len(records) - len(roles)
+    assert failure(x.role.get_record, "OpaqueRef:nothing") == ["HANDLE_INVALID", "role", "OpaqueRef:nothing"]
+    assert failure(x.role.get_by_uuid, "nothing") == ["UUID_INVALID", "role", "nothing"]

@@ -46,9 +46,10 @@ struct HandlerRegistry: Sendable {
         var foreground: Set<String> = []
         for table in tables {
             guard let schema = model.class(named: table.className) else { throw .unknownClass(table.className) }
+            let served = Set(MethodTable.messages(of: schema).map(\.name))
             for (name, handler) in table.handlers {
                 let wireName = "\(table.className).\(name)"
-                guard schema.message(name) != nil else { throw .notAMessage(wireName) }
+                guard served.contains(name) else { throw .notAMessage(wireName) }
                 guard handlers.updateValue(handler, forKey: wireName) == nil else { throw .definedTwice(wireName) }
             }
             for name in table.foreground {
@@ -66,6 +67,6 @@ struct HandlerRegistry: Sendable {
         SessionHandlers.table, EventHandlers.table, TaskHandlers.table, MessageHandlers.table,
         VMMessages.table, VBDMessages.table, VIFMessages.table, VIFMessages.addressingTable, VDIHandlers.table, VGPUHandlers.table,
         NetworkHandlers.table, PBDHandlers.table, ConsoleHandlers.table, VMSSHandlers.table,
-        PVSCacheStorageHandlers.table, HostHandlers.table, HostHandlers.lifecycle,
+        PVSCacheStorageHandlers.table, HostHandlers.table, HostHandlers.lifecycle, RoleHandlers.table,
     ]
 }

@@ -35,20 +35,7 @@ struct MethodTable: Sendable {
         var byName: [String: Method] = [:]
         var names: [String] = []
         for schema in model.classes {
-            var messages = schema.messages
-            // The facts list `get_all_records` but not the filtered forms xapi generates beside it.
-            if let all = schema.message("get_all_records"), all.isImplicit {
-                let parameters = all.parameters + [MessageSchema.Parameter(name: "expr", type: .string)]
-                if schema.message("get_all_records_where") == nil {
-                    messages.append(MessageSchema(className: schema.name, name: "get_all_records_where", parameters: parameters,
-                                                  result: all.result, isImplicit: true, isAsync: false, lifecycle: all.lifecycle))
-                }
-                if schema.message("get_all_where") == nil {
-                    messages.append(MessageSchema(className: schema.name, name: "get_all_where", parameters: parameters,
-                                                  result: .set(.ref(schema.name)), isImplicit: true, isAsync: false,
-                                                  lifecycle: all.lifecycle))
-                }
-            }
+            let messages = Self.messages(of: schema)
             for message in messages {
                 let method = Method(message, handler: handler(message))
                 byName[message.wireName] = method
@@ -61,4 +48,24 @@ struct MethodTable: Sendable {
     }
 
     func lookup(_ name: String) -> Method? { byName[name] }
+
+    /// A class's messages as served: the datamodel's, plus the filtered forms xapi generates
+    /// beside `get_all_records` (the facts do not list them).
+    static func messages(of schema: ClassSchema) -> [MessageSchema] {
+        var messages = schema.messages
+        if let all = schema.message("get_all_records"), all.isImplicit {
+            let parameters = all.parameters + [MessageSchema.Parameter(name: "expr", type: .string)]
+            if schema.message("get_all_records_where") == nil {
+                messages.append(MessageSchema(className: schema.name, name: "get_all_records_where", parameters: parameters,
+                                              result: all.result, isImplicit: true, isAsync: false, lifecycle: all.lifecycle,
+                                              roles: all.roles))
+            }
+            if schema.message("get_all_where") == nil {
+                messages.append(MessageSchema(className: schema.name, name: "get_all_where", parameters: parameters,
+                                              result: .set(.ref(schema.name)), isImplicit: true, isAsync: false,
+                                              lifecycle: all.lifecycle, roles: all.roles))
+            }
+        }
+        return messages
+    }
 }

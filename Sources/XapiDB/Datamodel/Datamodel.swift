@@ -6,6 +6,8 @@ import Foundation
 /// sets, dispatch — is derived from this.
 public struct Datamodel: Sendable {
     public let classes: [ClassSchema]
+    /// xapi's static RBAC roles, most powerful first (ocaml/idl/datamodel_roles.ml).
+    public let roleNames: [String]
     private let byName: [String: Int]
     private let byLowercasedName: [String: Int]
 
@@ -21,8 +23,9 @@ public struct Datamodel: Sendable {
     public init(json: [UInt8]) throws {
         let file = try JSONDecoder().decode(DatamodelFile.self, from: Data(json))
         var classes: [ClassSchema] = []
+        roleNames = file.roles ?? []
         for (index, raw) in file.classes.enumerated() {
-            classes.append(try ClassSchema(raw, index: index))
+            classes.append(try ClassSchema(raw, index: index, roleNames: roleNames))
         }
         byName = Dictionary(uniqueKeysWithValues: classes.map { ($0.name, $0.index) })
         byLowercasedName = Dictionary(classes.map { ($0.name.lowercased(), $0.index) }, uniquingKeysWith: { a, _ in a })
@@ -101,7 +104,7 @@ public struct ClassSchema: Sendable {
     /// Lower-cased name: event `class` values and subscriptions use it.
     public let eventName: String
 
-    init(_ raw: DatamodelFile.Class, index: Int) throws {
+    init(_ raw: DatamodelFile.Class, index: Int, roleNames: [String] = []) throws {
         name = raw.name
         self.index = index
         lifecycle = raw.state
@@ -122,7 +125,7 @@ public struct ClassSchema: Sendable {
         }
         self.fields = fields
         fieldIndex = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0.index) })
-        messages = try raw.messages.map { try MessageSchema($0, className: raw.name) }
+        messages = try raw.messages.map { try MessageSchema($0, className: raw.name, roleNames: roleNames) }
         enums = Dictionary(raw.enums.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a })
         isTable = raw.messages.contains { $0.name == "get_record" } && !fields.isEmpty
         generatesEvents = isTable && !ClassSchema.silentClasses.contains(raw.name)
@@ -187,6 +190,8 @@ public struct MessageSchema: Sendable {
     public let isAsync: Bool
     public let lifecycle: Lifecycle
     public let errors: [String]
+    /// The static roles allowed to call it (its RBAC permission's roles).
+    public let roles: [String]
 
     /// The first parameter is the session (every message but the login family).
     public var takesSession: Bool { parameters.first?.type == .ref("session") }
@@ -198,7 +203,7 @@ public struct MessageSchema: Sendable {
 
     /// A message the datamodel facts do not list but xapi serves (`get_all_where`).
     public init(className: String, name: String, parameters: [Parameter], result: FieldType,
-                isImplicit: Bool, isAsync: Bool, lifecycle: Lifecycle = .published, errors: [String] = []) {
+                isImplicit: Bool, isAsync: Bool, lifecycle: Lifecycle = .published, errors: [String] = [], roles: [String] = []) {
         self.className = className
         self.name = name
         self.parameters = parameters
@@ -207,9 +212,10 @@ public struct MessageSchema: Sendable {
         self.isAsync = isAsync
         self.lifecycle = lifecycle
         self.errors = errors
+        self.roles = roles
     }
 
-    init(_ raw: DatamodelFile.Message, className: String) throws {
+    init(_ raw: DatamodelFile.Message, className: String, roleNames: [String]) throws {
         self.className = className
         name = raw.name
         var parameters: [Parameter] = []
@@ -227,6 +233,7 @@ public struct MessageSchema: Sendable {
         isAsync = raw.async
         lifecycle = raw.state
         errors = raw.errors
+        roles = roleNames.indices.filter { (raw.r ?? 0) >> $0 & 1 == 1 }.map { roleNames[$0] }
     }
 }
 
@@ -268,6 +275,8 @@ struct DatamodelFile: Decodable {
         var implicit: Bool
         var state: Lifecycle
         var async: Bool
+        /// Bitmask over the file's `roles`.
+        var r: Int?
     }
 
     struct Enum: Decodable {
@@ -284,4 +293,5 @@ struct DatamodelFile: Decodable {
     }
 
     var classes: [Class]
+    var roles: [String]?
 }
