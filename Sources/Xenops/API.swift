@@ -184,6 +184,11 @@ extension DeviceOperations where Config == VIFConfig {
         queue(.atomic(.vifSetIPConfiguration(id, ipv6: ipv6, configuration)), ipv6 ? "set_ipv6_configuration" : "set_ipv4_configuration", dbg: dbg)
     }
 
+    /// The plugged VIF onto another bridge, without the guest noticing.
+    public func move(_ id: DeviceID, toBridge bridge: String, dbg: String? = nil) -> String {
+        queue(.atomic(.vifMove(id, bridge: bridge)), "move", dbg: dbg)
+    }
+
     public func setLockingMode(_ id: DeviceID, _ mode: VIFConfig.LockingMode, dbg: String? = nil) -> String {
         queue(.atomic(.vifSetLockingMode(id, mode)), "set_locking_mode", dbg: dbg)
     }

@@ -375,3 +375,51 @@ def test_roles_as_xencenter_reads_them(fast):
     assert len(x.role.get_all_records_where("subroles=[]")) == len(records) - len(roles)
     assert failure(x.role.get_record, "OpaqueRef:nothing") == ["HANDLE_INVALID", "role", "OpaqueRef:nothing"]
     assert failure(x.role.get_by_uuid, "nothing") == ["UUID_INVALID", "role", "nothing"]
+
+
+def test_a_plugged_vif_moves_to_another_network_under_its_guest(fast):
+    """xapi_vif.ml move (XenCenter's network change on a running VM): the record follows and
+    the backend names the new bridge, read through the server's xenstore socket."""
+    from xswire import XenstoreClient
+    s = fast.session()
+    x = s.xenapi
+    network = x.network.create({"name_label": "moved-to", "name_description": "", "MTU": "1500", "other_config": {},
+                                "bridge": "xapi9", "managed": True, "tags": []})
+    vm = ordinary_vms(s)[0]
+    x.VM.start(vm, False, False)
+    try:
+        vif = x.VM.get_VIFs(vm)[0]
+        assert failure(x.VIF.move, vif, "OpaqueRef:nothing") == ["HANDLE_INVALID", "network", "OpaqueRef:nothing"]
+        x.VIF.move(vif, network)
+        assert x.VIF.get_network(vif) == network and vif in x.network.get_VIFs(network)
+        client = XenstoreClient(fast.xenstore_socket)
+        backend = "/local/domain/0/backend/vif/%s/%s/bridge" % (x.VM.get_domid(vm), x.VIF.get_device(vif))
+        assert client.read(backend) == "xapi9"
+    finally:
+        x.VM.hard_shutdown(vm)
+    # Halted, the VIF only changes network in the database.
+    halted_vif = x.VM.get_VIFs(vm)[0]
+    x.VIF.move(halted_vif, [n for n, r in x.network.get_all_records().items() if r["bridge"] == "xenbr0"][0])
+    assert x.network.get_bridge(x.VIF.get_network(halted_vif)) == "xenbr0"
+
+
+def test_operation_and_agility_checks_as_xo_and_xencenter_ask(fast):
+    """VM.assert_operation_valid (strict, as xapi_vm.ml) and VM.assert_agile (agility.ml): the
+    demo's local storage is not shared, so a VM with a disk there is not agile."""
+    s = fast.session()
+    x = s.xenapi
+    vm = ordinary_vms(s)[0]
+    x.VM.assert_operation_valid(vm, "start")
+    assert failure(x.VM.assert_operation_valid, vm, "clean_shutdown") == ["VM_BAD_POWER_STATE", vm, "running", "halted"]
+    assert failure(x.VM.assert_operation_valid, "OpaqueRef:nothing", "start") == ["HANDLE_INVALID", "VM", "OpaqueRef:nothing"]
+    disk_sr = x.VDI.get_SR(x.VBD.get_VDI([v for v in x.VM.get_VBDs(vm) if x.VBD.get_type(v) == "Disk"][0]))
+    assert failure(x.VM.assert_agile, vm) == ["HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED", disk_sr]
+    bare = x.VM.clone(vm, "no disks")
+    for vbd in x.VM.get_VBDs(bare):
+        x.VBD.destroy(vbd)
+    x.VM.assert_agile(bare)              # its only network has a PIF on the one enabled host
+    lonely = x.network.create({"name_label": "no PIFs", "name_description": "", "MTU": "1500", "other_config": {},
+                               "bridge": "xapi8", "managed": True, "tags": []})
+    x.VIF.move(x.VM.get_VIFs(bare)[0], lonely)
+    assert failure(x.VM.assert_agile, bare) == ["HA_CONSTRAINT_VIOLATION_NETWORK_NOT_SHARED", lonely]
+    x.VM.destroy(bare)

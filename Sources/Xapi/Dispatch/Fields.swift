@@ -125,7 +125,7 @@ public enum VDIField: String, FieldName {
 /// The `SR` fields logic names.
 public enum SRField: String, FieldName {
     public static let className = "SR"
-    case pbds = "PBDs", physicalSize = "physical_size", type, uuid, vdis = "VDIs", virtualAllocation = "virtual_allocation"
+    case pbds = "PBDs", physicalSize = "physical_size", shared, type, uuid, vdis = "VDIs", virtualAllocation = "virtual_allocation"
 }
 
 /// The `SM` fields logic names.
@@ -145,7 +145,7 @@ public enum NetworkField: String, FieldName {
 /// The `PBD` fields logic names.
 public enum PBDField: String, FieldName {
     public static let className = "PBD"
-    case currentlyAttached = "currently_attached", deviceConfig = "device_config", sr = "SR"
+    case currentlyAttached = "currently_attached", deviceConfig = "device_config", host, sr = "SR"
 }
 
 /// The `task` fields logic names.
@@ -215,5 +215,11 @@ public enum HostMetricsField: String, FieldName {
 /// The `PIF` fields logic names.
 public enum PIFField: String, FieldName {
     public static let className = "PIF"
-    case host
+    case bondSlaveOf = "bond_slave_of", host
+}
+
+/// The `Bond` fields logic names.
+public enum BondField: String, FieldName {
+    public static let className = "Bond"
+    case master, slaves
 }

@@ -25,6 +25,7 @@ public struct Tables: Sendable {
     public let hostMetrics: TableFields<HostMetricsField>
     public let pif: TableFields<PIFField>
     public let sm: TableFields<SMField>
+    public let bond: TableFields<BondField>
     /// Classes whose fields logic does not name.
     public let hostCPU, pifMetrics, pci: Int
 
@@ -45,7 +46,7 @@ public struct Tables: Sendable {
         console = try TableFields(model); vgpu = try TableFields(model); gpuGroup = try TableFields(model)
         pbd = try TableFields(model); message = try TableFields(model); vmss = try TableFields(model)
         pvsCacheStorage = try TableFields(model); pvsProxy = try TableFields(model); hostMetrics = try TableFields(model)
-        pif = try TableFields(model); sm = try TableFields(model)
+        pif = try TableFields(model); sm = try TableFields(model); bond = try TableFields(model)
         let table = { (name: String) throws(FieldResolutionError) -> Int in
             guard let schema = model.class(named: name) else { throw .noClass(name) }
             return schema.index

@@ -1,9 +1,9 @@
 import XapiDB
 import Xenops
 
-/// What a VIF may send and what address its guest is asked to use (xen-api ocaml/xapi/xapi_vif.ml):
-/// `configure_ipv4`/`configure_ipv6` for the guest agent, the locking mode and allowed addresses
-/// for the switch. Each is recorded first and, while the device is active, handed to Xenops,
+/// What a VIF may send, what address its guest is asked to use and which network it is on (xen-api
+/// ocaml/xapi/xapi_vif.ml): `configure_ipv4`/`configure_ipv6` for the guest agent, the locking
+/// mode and allowed addresses for the switch, `move` to another network. Each is recorded first and, while the device is active, handed to Xenops,
 /// which writes it into xenstore for the guest or the switch to pick up.
 extension VIFMessages {
     static let addressingTable = ClassHandlers("VIF", [
@@ -16,7 +16,32 @@ extension VIFMessages {
         "set_ipv6_allowed": setAllowed(.ipv6),
         "add_ipv6_allowed": addAllowed(.ipv6),
         "remove_ipv6_allowed": removeAllowed(.ipv6),
+        "move": move,
     ])
+
+    /// xapi_vif.ml `move`: the VIF onto another network; a plugged one must stay reachable from
+    /// its host (`HOST_CANNOT_ATTACH_NETWORK`) and its backend moves bridge under the guest.
+    static let move: Handler = { call in
+        let t = call.tables
+        let (vif, network) = (try call.string("self"), try call.string("network"))
+        let (active, bridge) = try call.database.write { s throws(XapiError) -> (Bool, String) in
+            guard s.contains(t.network, network) else { throw .handleInvalid(class: "network", ref: network) }
+            let active = try isActive(vif, in: s, t)
+            if active {
+                let vm = try s.get(t.vif, vif, .vm).stringValue ?? nullRef
+                let host = try s.get(t.vm, vm, .residentOn).stringValue ?? nullRef
+                if !(try Placement.isNetworkAvailable(network, on: host, in: s, t)) {
+                    throw .hostCannotAttachNetwork(host: host, network: network)
+                }
+            }
+            try s.set(t.vif, vif, .network, .string(network))
+            return (active, try s.get(t.network, network, .bridge).stringValue ?? "")
+        }
+        if active {
+            try await toXenops(call, vif) { _, uuid, xenops throws(XapiError) in xenops.vif.move(uuid, toBridge: bridge) }
+        }
+        return .emptyString
+    }
 
     private static func fields(_ family: IPFamily) -> (mode: VIFField, addresses: VIFField, gateway: VIFField, allowed: VIFField) {
         family == .ipv4 ? (.ipv4ConfigurationMode, .ipv4Addresses, .ipv4Gateway, .ipv4Allowed)

@@ -56,29 +56,27 @@ enum Placement {
         for vif in try s.get(t.vm, vm, .vifs).refList where s.contains(t.vif, vif) {
             let network = try s.get(t.vif, vif, .network).stringValue ?? nullRef
             guard s.contains(t.network, network) else { continue }
-            let pifs = try s.get(t.network, network, .pifs).refList
-            let available: Bool
-            if !pifs.isEmpty {
-                var onHost = false
-                for pif in pifs where s.contains(t.pif, pif) {
-                    if try s.get(t.pif, pif, .host) == .string(host) { onHost = true }
-                }
-                available = onHost
-            } else if try s.get(t.network, network, .otherConfig).structureValue?["assume_network_is_shared"]?.stringValue == "true" {
-                available = true
-            } else if try s.get(t.network, network, .managed) != .bool(true) {
-                available = true
-            } else {
-                var hosts: [Value] = []
-                for other in try s.get(t.network, network, .vifs).refList where s.contains(t.vif, other) {
-                    let owner = try s.get(t.vif, other, .vm).stringValue ?? nullRef
-                    if s.contains(t.vm, owner), try s.get(t.vm, owner, .powerState) == .string("Running") {
-                        hosts.append(try s.get(t.vm, owner, .residentOn))
-                    }
-                }
-                available = hosts.isEmpty || hosts.contains(.string(host))
-            }
-            if !available { throw .vmRequiresNetwork(vm: vm, network: network) }
+            if !(try isNetworkAvailable(network, on: host, in: s, t)) { throw .vmRequiresNetwork(vm: vm, network: network) }
         }
+    }
+
+    static func isNetworkAvailable(_ network: String, on host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> Bool {
+        let pifs = try s.get(t.network, network, .pifs).refList
+        if !pifs.isEmpty {
+            for pif in pifs where s.contains(t.pif, pif) {
+                if try s.get(t.pif, pif, .host) == .string(host) { return true }
+            }
+            return false
+        }
+        if try s.get(t.network, network, .otherConfig).structureValue?["assume_network_is_shared"]?.stringValue == "true" { return true }
+        if try s.get(t.network, network, .managed) != .bool(true) { return true }
+        var hosts: [Value] = []
+        for other in try s.get(t.network, network, .vifs).refList where s.contains(t.vif, other) {
+            let owner = try s.get(t.vif, other, .vm).stringValue ?? nullRef
+            if s.contains(t.vm, owner), try s.get(t.vm, owner, .powerState) == .string("Running") {
+                hosts.append(try s.get(t.vm, owner, .residentOn))
+            }
+        }
+        return hosts.isEmpty || hosts.contains(.string(host))
     }
 }

@@ -27,6 +27,22 @@ enum VMMessages {
             try call.database.read { s throws(XapiError) in try Placement.assertCanBootHere(vm, on: host, in: s, call.tables) }
             return .emptyString
         },
+        // xapi_vm.ml: `Xapi_vm_lifecycle.assert_operation_valid ~strict:true`, and agility.ml.
+        "assert_operation_valid": { call in
+            let (vm, op) = (try call.string("self"), try call.string("op"))
+            if let error = call.database.read({ s in VMOperations.check(op, vm: vm, strict: true, in: s, tables: call.tables) }) {
+                throw error
+            }
+            return .emptyString
+        },
+        "assert_agile": { call in
+            let vm = try call.string("self")
+            try call.database.read { s throws(XapiError) in
+                _ = try s.row(call.tables.vm, vm)
+                try Agility.assertAgile(vm, in: s, call.tables)
+            }
+            return .emptyString
+        },
         "get_possible_hosts": { call in
             let vm = try call.string("vm")
             return try call.database.read { s throws(XapiError) in

@@ -77,6 +77,9 @@ public enum XapiError: Error, Sendable, Hashable {
     case vmRequiresNetwork(vm: String, network: String)
     case memoryConstraintViolationMaxpin(reason: String)
     case srNoPBDs(sr: String)
+    case haConstraintViolationSRNotShared(sr: String)
+    case haConstraintViolationNetworkNotShared(network: String)
+    case hostCannotAttachNetwork(host: String, network: String)
     case noHostsAvailableFor(vm: String)
     case hostNotDisabled
     case hostDisabledUntilReboot(host: String)
@@ -164,6 +167,9 @@ public enum XapiError: Error, Sendable, Hashable {
         case .vmRequiresNetwork(let vm, let network): ["VM_REQUIRES_NETWORK", vm, network]
         case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
         case .srNoPBDs(let sr): ["SR_NO_PBDS", sr]
+        case .haConstraintViolationSRNotShared(let sr): ["HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED", sr]
+        case .haConstraintViolationNetworkNotShared(let network): ["HA_CONSTRAINT_VIOLATION_NETWORK_NOT_SHARED", network]
+        case .hostCannotAttachNetwork(let host, let network): ["HOST_CANNOT_ATTACH_NETWORK", host, network]
         case .noHostsAvailableFor(let vm): ["NO_HOSTS_AVAILABLE", vm]
         case .hostNotDisabled: ["HOST_NOT_DISABLED"]
         case .hostDisabledUntilReboot(let host): ["HOST_DISABLED_UNTIL_REBOOT", host]

@@ -262,6 +262,20 @@ extension DomainBackend {
         }
     }
 
+    /// xenopsd's `VIF.move`: the backend and the device's private data name the new bridge
+    /// (the hotplug script moves the interface there).
+    func move(_ vm: VMConfig, _ vif: VIFConfig, toBridge bridge: String) throws(XenopsError) {
+        guard let location = presentLocation(vm, vif) else { throw .deviceNotConnected }
+        do {
+            try xs.transaction { tx in
+                try tx.write("\(location.privateData)/bridge", bridge)
+                try tx.write("\(location.backend)/bridge", bridge)
+            }
+        } catch {
+            throw .internalError("xenstore VIF move \(location.backend): \(error)")
+        }
+    }
+
     /// xenopsd's `VIF.set_locking_mode`: the mode and its addresses in the device's private
     /// data, where the switch's rules are made from.
     func setLockingMode(_ vm: VMConfig, _ vif: VIFConfig, _ mode: VIFConfig.LockingMode) throws(XenopsError) {

@@ -315,6 +315,12 @@ final class Engine: Sendable {
             if ipv6 { vif.ipv6 = configuration } else { vif.ipv4 = configuration }
             try metadata.add(vif)
             signal(.vif, id)
+        case .vifMove(let id, let bridge):
+            var vif = try metadata.device(id, VIFConfig.self)
+            try backend.move(try metadata.vm(id.vm), vif, toBridge: bridge)
+            vif.bridge = bridge
+            try metadata.add(vif)
+            signal(.vif, id)
         case .vifSetLockingMode(let id, let mode):
             var vif = try metadata.device(id, VIFConfig.self)
             try backend.setLockingMode(try metadata.vm(id.vm), vif, mode)
@@ -505,7 +511,7 @@ final class Engine: Sendable {
         case .vbdPlug(let id), .vbdUnplug(let id, _), .vbdSetActive(let id, _), .vbdInsert(let id, _), .vbdEject(let id):
             try await immediate(.vbdCheckState(id), dbg: dbg)
         case .vifPlug(let id), .vifUnplug(let id, _), .vifSetActive(let id, _), .vifSetIPConfiguration(let id, _, _),
-             .vifSetLockingMode(let id, _):
+             .vifSetLockingMode(let id, _), .vifMove(let id, _):
             try await immediate(.vifCheckState(id), dbg: dbg)
         case .pciPlug(let id), .pciUnplug(let id):
             try await immediate(.pciCheckState(id), dbg: dbg)

@@ -96,6 +96,8 @@ public indirect enum Atomic: Sendable, Hashable {
     /// xenopsd's `VIF_set_ipv4_configuration` / `VIF_set_ipv6_configuration` (`ipv6` false / true).
     case vifSetIPConfiguration(DeviceID, ipv6: Bool, VIFConfig.IPConfiguration)
     case vifSetLockingMode(DeviceID, VIFConfig.LockingMode)
+    /// xenopsd's `VIF_move`: the backend onto another bridge, the guest untouched.
+    case vifMove(DeviceID, bridge: String)
     case pciPlug(DeviceID)
     case pciUnplug(DeviceID)
     case vgpuSetActive(DeviceID, Bool)
@@ -116,7 +118,7 @@ public indirect enum Atomic: Sendable, Hashable {
             id
         case .vbdSetActive(let id, _), .vbdPlug(let id), .vbdUnplug(let id, _), .vbdInsert(let id, _), .vbdEject(let id),
              .vifSetActive(let id, _), .vifPlug(let id), .vifUnplug(let id, _), .vifSetIPConfiguration(let id, _, _),
-             .vifSetLockingMode(let id, _), .pciPlug(let id), .pciUnplug(let id),
+             .vifSetLockingMode(let id, _), .vifMove(let id, _), .pciPlug(let id), .pciUnplug(let id),
              .vgpuSetActive(let id, _):
             id.vm
         case .serial(let vm, _, _), .parallel(let vm, _, _), .nestedParallel(let vm, _, _): vm
@@ -165,6 +167,7 @@ public indirect enum Atomic: Sendable, Hashable {
         case .vifSetIPConfiguration(let id, let ipv6, let configuration):
             tag(ipv6 ? "VIF_set_ipv6_configuration" : "VIF_set_ipv4_configuration", .array([id.json, configuration.json]))
         case .vifSetLockingMode(let id, let mode): tag("VIF_set_locking_mode", .array([id.json, mode.json]))
+        case .vifMove(let id, let bridge): tag("VIF_move", .array([id.json, .array([.string("Local"), .string(bridge)])]))
         case .pciPlug(let id): tag("PCI_plug", id.json)
         case .pciUnplug(let id): tag("PCI_unplug", id.json)
         case .vgpuSetActive(let id, let on): tag("VGPU_set_active", .array([id.json, .bool(on)]))
