@@ -423,3 +423,161 @@ def test_operation_and_agility_checks_as_xo_and_xencenter_ask(fast):
     x.VIF.move(x.VM.get_VIFs(bare)[0], lonely)
     assert failure(x.VM.assert_agile, bare) == ["HA_CONSTRAINT_VIOLATION_NETWORK_NOT_SHARED", lonely]
     x.VM.destroy(bare)
+
+
+class JsonRpc:
+    """Xen Orchestra's transport (packages/xen-api/transports/json-rpc.mjs): JSON-RPC 2.0 POSTs
+    to /jsonrpc; an error's `data` carries XenAPI's code and parameters."""
+
+    def __init__(self, url):
+        self.url = url.rstrip("/") + "/jsonrpc"
+        self.id = 0
+
+    def __call__(self, method, *params, tolerate=()):
+        import json
+        import urllib.request
+        self.id += 1
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": self.id}).encode()
+        request = urllib.request.Request(self.url, data=body, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=90) as response:
+            answer = json.loads(response.read())
+        assert answer["id"] == self.id
+        if "error" in answer and answer["error"]["message"] in tolerate:
+            return None
+        if "error" in answer:
+            raise AssertionError("%s failed: %s" % (method, answer["error"]))
+        return answer["result"]
+
+
+def test_xen_orchestra_connects_fills_its_cache_and_follows_events(fast):
+    """packages/xen-api/index.mjs: `_sessionOpen` (login, pool.get_all_records, system.listMethods
+    for the types: every class with get_all_records), `_watchEvents` (event.inject on the pool for
+    a token before the initial fetch of every type, then event.from on all those types, checking
+    valid_ref_counts.task against its task count), `barrier` through pool.other_config and
+    `createTask`. Every call must succeed."""
+    call = JsonRpc(fast.url)
+    session = call("session.login_with_password", "root", "e2e-secret")
+    pools = call("pool.get_all_records", session)
+    pool = list(pools)[0]
+    types = [m[:m.index(".")] for m in call("system.listMethods") if m.endswith(".get_all_records")]
+    assert {"VM", "host", "pool", "task", "SR", "network", "role"} <= set(types)
+    token = call("event.inject", session, "pool", pool)
+    cache = {}
+    for kind in types:
+        # As _refreshCachedRecords: a class xapi has removed answers MESSAGE_REMOVED, and is skipped.
+        for ref, record in (call(kind + ".get_all_records", session, tolerate=("MESSAGE_REMOVED",)) or {}).items():
+            cache[ref] = (kind, record)
+    n_tasks = sum(1 for kind, _ in cache.values() if kind == "task")
+
+    # A barrier: a pool.other_config key XO waits to see come back through events.
+    key = "xo:barrier:" + str(call.id)
+    call("pool.add_to_other_config", session, pool, key, "1")
+    task = call("task.create", session, "XO task", "")
+    seen_barrier = seen_task = False
+    for _ in range(10):
+        result = call("event.from", session, types, token, 60.1)
+        token = result["token"]
+        for event in result["events"]:
+            if event["operation"] == "del":
+                cache.pop(event["ref"], None)
+                continue
+            cache[event["ref"]] = (event["class"], event["snapshot"])
+            if event["class"] == "pool" and key in event["snapshot"]["other_config"]:
+                seen_barrier = True
+            if event["ref"] == task:
+                seen_task = True
+        n_tasks = sum(1 for kind, _ in cache.values() if kind == "task")
+        assert result["valid_ref_counts"]["task"] == n_tasks
+        if seen_barrier and seen_task:
+            break
+    assert seen_barrier and seen_task
+    call("pool.remove_from_other_config", session, pool, key)
+    # createTask's task is destroyed once it has settled (xapi only marks a pending one).
+    call("task.set_status", session, task, "success")
+    call("task.destroy", session, task)
+    deleted = False
+    for _ in range(5):
+        result = call("event.from", session, types, token, 60.1)
+        token = result["token"]
+        deleted = any(e["ref"] == task and e["operation"] == "del" for e in result["events"])
+        if deleted:
+            break
+    assert deleted
+    call("session.logout", session)
+
+
+def xencenter_task(x, task):
+    """AsyncAction.PollToCompletion: task.get_record until it leaves pending, then task.destroy;
+    the result is the XML-RPC fragment xapi writes (`<value>OpaqueRef:…</value>`)."""
+    assert wait_for(x, ["task/%s" % task], lambda: x.task.get_status(task) != "pending", timeout=60)
+    record = x.task.get_record(task)
+    x.task.destroy(task)
+    assert record["status"] == "success", record["error_info"]
+    result = record["result"]
+    return result[len("<value>"):-len("</value>")] if result.startswith("<value>") else result
+
+
+def test_xencenter_new_vm_wizard_end_to_end(fast):
+    """XenModel/Actions/VM/CreateVMAction.cs `Run`, call by call: clone the template under a
+    hidden name, copy the host's BIOS strings, provision without the template's disks list, set
+    name, vCPUs, cores per socket and memory, firmware, a CD drive at a free position, a disk
+    and a NIC at allowed positions; then VMStartAction. Every call must succeed."""
+    s = XenAPI.Session(fast.url)
+    s.login_with_password("root", "e2e-secret", "2.21", "XenCenter/2024.3")
+    x = s.xenapi
+    assert "vm.start" in [p.lower() for p in x.session.get_rbac_permissions(s._session)] or \
+        x.session.get_is_local_superuser(s._session)
+    x.role.get_all_records()
+    master = x.pool.get_master(x.pool.get_all()[0])
+    template = [r for r, rec in x.VM.get_all_records().items() if rec["name_label"] == "Debian Bookworm 12"][0]
+    vm = xencenter_task(x, x.Async.VM.clone(template, "__gui__new-vm"))
+    x.VM.copy_bios_strings(vm, master)
+    other = x.VM.get_other_config(vm)
+    other.pop("disks", None)
+    x.VM.set_other_config(vm, other)
+    xencenter_task(x, x.Async.VM.provision(vm))
+    x.VM.set_name_label(vm, "wizard-vm")
+    x.VM.set_name_description(vm, "made as XenCenter makes it")
+    x.VM.set_VCPUs_max(vm, "2")
+    x.VM.set_VCPUs_at_startup(vm, "2")
+    platform = x.VM.get_platform(vm)
+    platform["cores-per-socket"] = "2"
+    x.VM.set_platform(vm, platform)
+    gib = 2 ** 30
+    x.VM.set_memory_limits(vm, x.VM.get_memory_static_min(vm), str(2 * gib), str(gib), str(2 * gib))
+    boot = x.VM.get_HVM_boot_params(vm)
+    boot["firmware"] = "bios"
+    x.VM.set_HVM_boot_params(vm, boot)
+    cds = [v for v in x.VM.get_VBDs(vm) if x.VBD.get_type(v) == "CD" and x.VBD.get_userdevice(v) in "0123"]
+    if not cds:
+        devices = x.VM.get_allowed_VBD_devices(vm)
+        cd = xencenter_task(x, x.Async.VBD.create({
+            "VM": vm, "VDI": "OpaqueRef:NULL", "userdevice": "3" if "3" in devices else devices[0], "bootable": False,
+            "mode": "RO", "type": "CD", "unpluggable": True, "empty": True, "other_config": {},
+            "qos_algorithm_type": "", "qos_algorithm_params": {}}))
+        assert x.VBD.get_empty(cd)
+    sr = x.pool.get_default_SR(x.pool.get_all()[0])
+    disk = xencenter_task(x, x.Async.VDI.create({
+        "name_label": "wizard-vm 0", "name_description": "Created by template provisioner", "SR": sr,
+        "virtual_size": str(8 * gib), "type": "system", "sharable": False, "read_only": False, "other_config": {}}))
+    position = x.VM.get_allowed_VBD_devices(vm)[0]
+    xencenter_task(x, x.Async.VBD.create({
+        "VM": vm, "VDI": disk, "userdevice": position, "bootable": True, "mode": "RW", "type": "Disk",
+        "unpluggable": True, "empty": False, "other_config": {"owner": "true"},
+        "qos_algorithm_type": "", "qos_algorithm_params": {}}))
+    network = [n for n, r in x.network.get_all_records().items() if r["bridge"] == "xenbr0"][0]
+    xencenter_task(x, x.Async.VIF.create({
+        "device": x.VM.get_allowed_VIF_devices(vm)[0], "network": network, "VM": vm, "MAC": "", "MTU": "1500",
+        "other_config": {}, "qos_algorithm_type": "", "qos_algorithm_params": {}, "locking_mode": "network_default",
+        "ipv4_allowed": [], "ipv6_allowed": []}))
+    # VMStartAction: assert_can_boot_here on the home server, then Async.VM.start.
+    x.VM.assert_can_boot_here(vm, master)
+    xencenter_task(x, x.Async.VM.start(vm, False, False))
+    record = x.VM.get_record(vm)
+    assert record["power_state"] == "Running" and record["name_label"] == "wizard-vm"
+    assert record["VCPUs_max"] == "2" and record["platform"]["cores-per-socket"] == "2"
+    assert record["bios_strings"]["system-manufacturer"] == x.host.get_bios_strings(master)["system-manufacturer"]
+    assert any(x.VBD.get_VDI(v) == disk and x.VBD.get_currently_attached(v) for v in record["VBDs"])
+    assert all(x.VIF.get_currently_attached(v) for v in record["VIFs"])
+    x.VM.hard_shutdown(vm)
+    s.xenapi.session.logout()
