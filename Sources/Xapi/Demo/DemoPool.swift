@@ -104,7 +104,7 @@ public enum DemoPool {
             "speed": .int(1000), "duplex": .bool(true), "pci_bus_path": .string("0000:00:03.0"), "last_updated": now,
         ])
         try s.create(t.pif.table, [
-            "device": .string("eth0"), "network": .string(network), "host": .string(host), "MAC": .string(mac(0)),
+            "device": .string("eth0"), "network": .string(network), "host": .string(host), "MAC": .string(HostNICs.interfaces[0].mac),
             "MTU": .int(1500), "VLAN": .int(-1), "metrics": .string(pifMetrics), "physical": .bool(true),
             "currently_attached": .bool(true), "ip_configuration_mode": .string("Static"), "IP": .string(o.address),
             "netmask": .string("255.255.255.0"), "gateway": .string(""), "management": .bool(true),

@@ -52,7 +52,7 @@ public enum PoolField: String, FieldName {
 /// The `host` fields logic names.
 public enum HostField: String, FieldName {
     public static let className = "host"
-    case address, allowedOperations = "allowed_operations", biosStrings = "bios_strings"
+    case address, allowedOperations = "allowed_operations", biosStrings = "bios_strings", pifs = "PIFs"
     case currentOperations = "current_operations", enabled, memoryOverhead = "memory_overhead", metrics
     case otherConfig = "other_config", pbds = "PBDs", residentVMs = "resident_VMs"
 }
@@ -215,7 +215,12 @@ public enum HostMetricsField: String, FieldName {
 /// The `PIF` fields logic names.
 public enum PIFField: String, FieldName {
     public static let className = "PIF"
-    case bondSlaveOf = "bond_slave_of", host
+    case bondMasterOf = "bond_master_of", bondSlaveOf = "bond_slave_of", currentlyAttached = "currently_attached"
+    case device, disallowUnplug = "disallow_unplug", dns = "DNS", gateway, host, ip = "IP"
+    case ipConfigurationMode = "ip_configuration_mode", mac = "MAC", managed, management, metrics, mtu = "MTU"
+    case netmask, network, physical, primaryAddressType = "primary_address_type", properties
+    case tunnelAccessPIFOf = "tunnel_access_PIF_of", tunnelTransportPIFOf = "tunnel_transport_PIF_of"
+    case vlan = "VLAN", vlanMasterOf = "VLAN_master_of", vlanSlaveOf = "VLAN_slave_of"
 }
 
 /// The `Bond` fields logic names.

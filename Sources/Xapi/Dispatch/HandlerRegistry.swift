@@ -68,5 +68,6 @@ struct HandlerRegistry: Sendable {
         VMMessages.table, VBDMessages.table, VIFMessages.table, VIFMessages.addressingTable, VDIHandlers.table, VGPUHandlers.table,
         NetworkHandlers.table, PBDHandlers.table, ConsoleHandlers.table, VMSSHandlers.table,
         PVSCacheStorageHandlers.table, HostHandlers.table, HostHandlers.lifecycle, RoleHandlers.table,
+        PIFHandlers.table, PIFHandlers.hostTable,
     ]
 }

@@ -77,6 +77,16 @@ public enum XapiError: Error, Sendable, Hashable {
     case vmRequiresNetwork(vm: String, network: String)
     case memoryConstraintViolationMaxpin(reason: String)
     case srNoPBDs(sr: String)
+    case pifUnmanaged(pif: String)
+    case pifIsManagementInterface(pif: String)
+    case pifDoesNotAllowUnplug(pif: String)
+    case cannotPlugBondSlave(pif: String)
+    case pifAlreadyBonded(pif: String)
+    case pifVLANStillExists(pif: String)
+    case pifTunnelStillExists(pif: String)
+    case pifHasNoNetworkConfiguration(pif: String)
+    case duplicatePIFDeviceName(device: String)
+    case noSuchNetworkInterface(device: String, mac: String)
     case haConstraintViolationSRNotShared(sr: String)
     case haConstraintViolationNetworkNotShared(network: String)
     case hostCannotAttachNetwork(host: String, network: String)
@@ -167,6 +177,17 @@ public enum XapiError: Error, Sendable, Hashable {
         case .vmRequiresNetwork(let vm, let network): ["VM_REQUIRES_NETWORK", vm, network]
         case .memoryConstraintViolationMaxpin(let reason): ["MEMORY_CONSTRAINT_VIOLATION_MAXPIN", reason]
         case .srNoPBDs(let sr): ["SR_NO_PBDS", sr]
+        case .pifUnmanaged(let pif): ["PIF_UNMANAGED", pif]
+        case .pifIsManagementInterface(let pif): ["PIF_IS_MANAGEMENT_IFACE", pif]
+        case .pifDoesNotAllowUnplug(let pif): ["PIF_DOES_NOT_ALLOW_UNPLUG", pif]
+        case .cannotPlugBondSlave(let pif): ["CANNOT_PLUG_BOND_SLAVE", pif]
+        case .pifAlreadyBonded(let pif): ["PIF_ALREADY_BONDED", pif]
+        case .pifVLANStillExists(let pif): ["PIF_VLAN_STILL_EXISTS", pif]
+        case .pifTunnelStillExists(let pif): ["PIF_TUNNEL_STILL_EXISTS", pif]
+        case .pifHasNoNetworkConfiguration(let pif): ["PIF_HAS_NO_NETWORK_CONFIGURATION", pif]
+        case .duplicatePIFDeviceName(let device): ["DUPLICATE_PIF_DEVICE_NAME", device]
+        case .noSuchNetworkInterface(let device, let mac):
+            ["COULD_NOT_FIND_NETWORK_INTERFACE_WITH_SPECIFIED_DEVICE_NAME_AND_MAC_ADDRESS", device, mac]
         case .haConstraintViolationSRNotShared(let sr): ["HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED", sr]
         case .haConstraintViolationNetworkNotShared(let network): ["HA_CONSTRAINT_VIOLATION_NETWORK_NOT_SHARED", network]
         case .hostCannotAttachNetwork(let host, let network): ["HOST_CANNOT_ATTACH_NETWORK", host, network]
