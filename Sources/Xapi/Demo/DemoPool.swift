@@ -108,6 +108,7 @@ public enum DemoPool {
             "MTU": .int(1500), "VLAN": .int(-1), "metrics": .string(pifMetrics), "physical": .bool(true),
             "currently_attached": .bool(true), "ip_configuration_mode": .string("Static"), "IP": .string(o.address),
             "netmask": .string("255.255.255.0"), "gateway": .string(""), "management": .bool(true),
+            "properties": .structure(["gro": .string("on")]),
         ])
 
         for n in 0..<8 {

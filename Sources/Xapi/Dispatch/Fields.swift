@@ -226,5 +226,11 @@ public enum PIFField: String, FieldName {
 /// The `Bond` fields logic names.
 public enum BondField: String, FieldName {
     public static let className = "Bond"
-    case master, slaves
+    case autoUpdateMAC = "auto_update_mac", master, mode, primarySlave = "primary_slave", properties, slaves
+}
+
+/// The `VLAN` fields logic names.
+public enum VLANField: String, FieldName {
+    public static let className = "VLAN"
+    case tag, taggedPIF = "tagged_PIF", untaggedPIF = "untagged_PIF"
 }

@@ -68,6 +68,7 @@ struct HandlerRegistry: Sendable {
         VMMessages.table, VBDMessages.table, VIFMessages.table, VIFMessages.addressingTable, VDIHandlers.table, VGPUHandlers.table,
         NetworkHandlers.table, PBDHandlers.table, ConsoleHandlers.table, VMSSHandlers.table,
         PVSCacheStorageHandlers.table, HostHandlers.table, HostHandlers.lifecycle, RoleHandlers.table,
-        PIFHandlers.table, PIFHandlers.hostTable,
+        PIFHandlers.table, PIFHandlers.hostTable, VLANHandlers.table, VLANHandlers.poolTable, VLANHandlers.pifTable,
+        BondHandlers.table,
     ]
 }

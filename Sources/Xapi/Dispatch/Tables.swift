@@ -26,6 +26,7 @@ public struct Tables: Sendable {
     public let pif: TableFields<PIFField>
     public let sm: TableFields<SMField>
     public let bond: TableFields<BondField>
+    public let vlan: TableFields<VLANField>
     /// Classes whose fields logic does not name.
     public let hostCPU, pifMetrics, pci: Int
 
@@ -47,6 +48,7 @@ public struct Tables: Sendable {
         pbd = try TableFields(model); message = try TableFields(model); vmss = try TableFields(model)
         pvsCacheStorage = try TableFields(model); pvsProxy = try TableFields(model); hostMetrics = try TableFields(model)
         pif = try TableFields(model); sm = try TableFields(model); bond = try TableFields(model)
+        vlan = try TableFields(model)
         let table = { (name: String) throws(FieldResolutionError) -> Int in
             guard let schema = model.class(named: name) else { throw .noClass(name) }
             return schema.index

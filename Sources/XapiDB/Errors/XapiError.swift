@@ -84,6 +84,17 @@ public enum XapiError: Error, Sendable, Hashable {
     case pifAlreadyBonded(pif: String)
     case pifVLANStillExists(pif: String)
     case pifTunnelStillExists(pif: String)
+    case networkUnmanaged(network: String)
+    case networkAlreadyConnected(host: String, pif: String)
+    case vlanTagInvalid(tag: Int64)
+    case pifVLANExists(device: String)
+    case pifIsVLAN(pif: String)
+    case pifIsPhysical
+    case cannotAddVLANToBondSlave(pif: String)
+    case pifBondNeedsMoreMembers
+    case pifCannotBondCrossHost
+    case incompatiblePIFProperties
+    case pifBondMoreThanOneIP
     case pifHasNoNetworkConfiguration(pif: String)
     case duplicatePIFDeviceName(device: String)
     case noSuchNetworkInterface(device: String, mac: String)
@@ -184,6 +195,17 @@ public enum XapiError: Error, Sendable, Hashable {
         case .pifAlreadyBonded(let pif): ["PIF_ALREADY_BONDED", pif]
         case .pifVLANStillExists(let pif): ["PIF_VLAN_STILL_EXISTS", pif]
         case .pifTunnelStillExists(let pif): ["PIF_TUNNEL_STILL_EXISTS", pif]
+        case .networkUnmanaged(let network): ["NETWORK_UNMANAGED", network]
+        case .networkAlreadyConnected(let host, let pif): ["NETWORK_ALREADY_CONNECTED", host, pif]
+        case .vlanTagInvalid(let tag): ["VLAN_TAG_INVALID", String(tag)]
+        case .pifVLANExists(let device): ["PIF_VLAN_EXISTS", device]
+        case .pifIsVLAN(let pif): ["PIF_IS_VLAN", pif]
+        case .pifIsPhysical: ["PIF_IS_PHYSICAL"]
+        case .cannotAddVLANToBondSlave(let pif): ["CANNOT_ADD_VLAN_TO_BOND_SLAVE", pif]
+        case .pifBondNeedsMoreMembers: ["PIF_BOND_NEEDS_MORE_MEMBERS"]
+        case .pifCannotBondCrossHost: ["PIF_CANNOT_BOND_CROSS_HOST"]
+        case .incompatiblePIFProperties: ["INCOMPATIBLE_PIF_PROPERTIES"]
+        case .pifBondMoreThanOneIP: ["PIF_BOND_MORE_THAN_ONE_IP"]
         case .pifHasNoNetworkConfiguration(let pif): ["PIF_HAS_NO_NETWORK_CONFIGURATION", pif]
         case .duplicatePIFDeviceName(let device): ["DUPLICATE_PIF_DEVICE_NAME", device]
         case .noSuchNetworkInterface(let device, let mac):
