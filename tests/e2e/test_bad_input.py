@@ -87,3 +87,47 @@ def test_keep_alive_connection_survives_api_errors(server):
     response = conn.getresponse()
     assert b"Success" in response.read()
     conn.close()
+
+
+def test_issue_20_messages_refuse_refs_of_the_wrong_class_deleted_refs_and_wrong_types(server):
+    """Each message issue 20 added answers HANDLE_INVALID (naming the class it wanted) for a ref
+    of another class or a deleted one, and xapi's INTERNAL_ERROR for a value of the wrong type;
+    nothing it refused has changed anything."""
+    s = server.session()
+    x = s.xenapi
+    vm = [r for r, rec in x.VM.get_all_records().items() if not rec["is_a_template"] and not rec["is_control_domain"]][0]
+    host = x.host.get_all()[0]
+    vif = x.VM.get_VIFs(vm)[0]
+    vdi = [x.VBD.get_VDI(v) for v in x.VM.get_VBDs(vm) if x.VBD.get_type(v) == "Disk"][0]
+    network = x.VIF.get_network(vif)
+    pif = x.host.get_PIFs(host)[0]
+    gone = x.VM.clone(vm, "deleted")
+    x.VM.destroy(gone)
+    before = {cls: getattr(x, cls).get_all_records() for cls in ("VM", "VIF", "VDI", "PIF", "network", "host", "VLAN", "Bond")}
+    wrong_class = [
+        ("host", x.host.get_servertime, (vm,)), ("host", x.host.get_server_localtime, (vm,)),
+        ("host", x.host.compute_free_memory, (vm,)), ("host", x.host.disable, (vm,)), ("host", x.host.evacuate, (vm, network, "0")),
+        ("host", x.host.call_plugin, (vm, "echo", "main", {})), ("PIF", x.host.management_reconfigure, (vm,)),
+        ("VM", x.VM.get_allowed_VBD_devices, (host,)), ("VM", x.VM.get_allowed_VIF_devices, (gone,)),
+        ("VM", x.VM.assert_agile, (host,)), ("VM", x.VM.assert_can_boot_here, (gone, host)),
+        ("VDI", x.VDI.resize, (vm, "1")), ("VIF", x.VIF.configure_ipv4, (vm, "None", "", "")),
+        ("VIF", x.VIF.set_locking_mode, (vm, "locked")), ("network", x.VIF.move, (vif, vm)),
+        ("PIF", x.PIF.plug, (vm,)), ("PIF", x.PIF.reconfigure_ip, (vm, "None", "", "", "", "")),
+        ("PIF", x.VLAN.create, (vm, "5", network)), ("PIF", x.Bond.create, (network, [vm], "", "balance-slb", {})),
+        ("role", x.role.get_record, (vm,)), ("VLAN", x.VLAN.destroy, (vm,)), ("Bond", x.Bond.destroy, (vm,)),
+    ]
+    for cls, call, args in wrong_class:
+        details = failure_of(call, *args)
+        assert details[:2] == ["HANDLE_INVALID", cls], (call, details)
+    for call, args in [(x.VDI.resize, (vdi, "big")), (x.VIF.set_ipv4_allowed, (vif, "10.0.0.1")),
+                       (x.host.call_plugin, (host, "echo", "main", "args")), (x.PIF.scan, (42,))]:
+        assert failure_of(call, *args)[0] == "INTERNAL_ERROR", call
+    after = {cls: getattr(x, cls).get_all_records() for cls in before}
+    assert after == before
+    still_serving(server)
+
+
+def failure_of(call, *args):
+    with pytest.raises(XenAPI.Failure) as info:
+        call(*args)
+    return info.value.details
