@@ -129,6 +129,9 @@ def test_the_xenserver_modules_create_run_reconfigure_template_and_remove_a_vm(x
     copy = vm_named(x, VM + "-2")
     assert x.VM.get_power_state(copy) == "Running"
     assert [d[:2] for d in disks(x, copy)] == [("0", 6 * GIB), ("1", 2 * GIB)]
+    # And back: the module reconfigures no template, so the way back is XenAPI's.
+    x.VM.set_is_a_template(vm, False)
+    assert x.VM.get_is_a_template(vm) is False and "start" in x.VM.get_allowed_operations(vm)
 
     play(xs, "remove")
     assert x.VM.get_by_name_label(VM) == [] and x.VM.get_by_name_label(VM + "-2") == []

@@ -115,6 +115,17 @@ def test_issue_20_messages_refuse_refs_of_the_wrong_class_deleted_refs_and_wrong
         ("PIF", x.PIF.plug, (vm,)), ("PIF", x.PIF.reconfigure_ip, (vm, "None", "", "", "", "")),
         ("PIF", x.VLAN.create, (vm, "5", network)), ("PIF", x.Bond.create, (network, [vm], "", "balance-slb", {})),
         ("role", x.role.get_record, (vm,)), ("VLAN", x.VLAN.destroy, (vm,)), ("Bond", x.Bond.destroy, (vm,)),
+        ("Bond", x.Bond.set_mode, (vm, "active-backup")), ("Bond", x.Bond.set_property, (vm, "lacp-time", "fast")),
+        ("VM", x.VM.compute_memory_overhead, (host,)), ("host", x.host.compute_memory_overhead, (vm,)),
+        ("VM", x.VM.get_possible_hosts, (host,)), ("VM", x.VM.set_VCPUs_number_live, (gone, "1")),
+        ("host", x.VM.copy_bios_strings, (vm, vm)), ("host", x.host.restart_agent, (vm,)),
+        ("host", x.host.shutdown, (vm,)), ("host", x.host.reboot, (vm,)), ("host", x.host.enable, (vm,)),
+        ("host", x.host.assert_can_evacuate, (vm,)), ("host", x.host.get_vms_which_prevent_evacuation, (vm,)),
+        ("host", x.PIF.scan, (vm,)), ("host", x.PIF.introduce, (vm, "", "eth1", True)), ("PIF", x.PIF.forget, (vm,)),
+        ("PIF", x.PIF.unplug, (vm,)), ("PIF", x.pool.create_VLAN_from_PIF, (vm, network, "7")),
+        ("host", x.PIF.create_VLAN, ("eth0", network, vm, "7")), ("PIF", x.PIF.destroy, (vm,)),
+        ("VIF", x.VIF.configure_ipv6, (gone, "None", "", "")), ("VIF", x.VIF.add_ipv4_allowed, (vm, "10.0.0.1")),
+        ("VIF", x.VIF.remove_ipv6_allowed, (vm, "fd00::1")), ("VM", x.VM.assert_operation_valid, (host, "start")),
     ]
     for cls, call, args in wrong_class:
         details = failure_of(call, *args)

@@ -581,3 +581,22 @@ def test_xencenter_new_vm_wizard_end_to_end(fast):
     assert all(x.VIF.get_currently_attached(v) for v in record["VIFs"])
     x.VM.hard_shutdown(vm)
     s.xenapi.session.logout()
+
+
+def test_a_vm_becomes_a_template_only_when_halted_and_comes_back(fast):
+    """xapi_vm_helpers.ml set_is_a_template (make_into_template for true): a running VM is
+    refused; a template has no metrics, and the VM it becomes again has an install time."""
+    s = fast.session()
+    x = s.xenapi
+    vm = x.VM.clone(ordinary_vms(s)[0], "to template")
+    x.VM.start(vm, False, False)
+    assert failure(x.VM.set_is_a_template, vm, True) == ["VM_BAD_POWER_STATE", vm, "halted", "running"]
+    x.VM.hard_shutdown(vm)
+    x.VM.set_is_a_template(vm, True)
+    assert x.VM.get_is_a_template(vm) is True and x.VM.get_metrics(vm) == "OpaqueRef:NULL"
+    assert "start" not in x.VM.get_allowed_operations(vm)
+    x.VM.set_is_a_template(vm, False)
+    metrics = x.VM.get_metrics(vm)
+    assert metrics != "OpaqueRef:NULL" and x.VM_metrics.get_install_time(metrics).value > "2000"
+    assert "start" in x.VM.get_allowed_operations(vm)
+    x.VM.destroy(vm)

@@ -4,6 +4,38 @@ import XapiDB
 /// registered by the lifecycle layer that drives Xenops.
 enum VMHandlers {
 
+    /// xen-api ocaml/xapi/xapi_vm_helpers.ml `set_is_a_template`, with message_forwarding's
+    /// `make_into_template` operation around `true`: a halted VM becoming a template loses its
+    /// metrics and VUSBs; a template becoming a VM gets its install time (and, unlike in xapi,
+    /// which only logs their absence, a metrics row to hold it). `allowed_operations` follow.
+    static let setIsATemplate: Handler = { call in
+        let t = call.tables
+        let (vm, value) = (try call.string("self"), try call.bool("value"))
+        if value {
+            try await call.withVMOperation(vm, "make_into_template") {
+                try call.database.write { s throws(XapiError) in
+                    try s.deleteAllOwned(t.vm, vm, .vusbs)
+                    try s.deleteOwned(t.vm, vm, .metrics)
+                    try s.set(t.vm, vm, .metrics, .string(nullRef))
+                    try s.set(t.vm, vm, .isATemplate, .bool(true))
+                }
+            }
+            return .emptyString
+        }
+        try call.database.write { s throws(XapiError) in
+            let metrics = try s.get(t.vm, vm, .metrics).stringValue ?? nullRef
+            if s.contains(t.vmMetrics, metrics) {
+                try s.set(t.vmMetrics, metrics, .installTime, .dateTime(.now()))
+            } else {
+                let created = try s.create(t.vmMetrics, [.installTime: .dateTime(.now()), .lastUpdated: .dateTime(.now())])
+                try s.set(t.vm, vm, .metrics, .string(created))
+            }
+            try s.set(t.vm, vm, .isATemplate, .bool(false))
+            VMOperations.refresh(vm: vm, in: &s, tables: t)
+        }
+        return .emptyString
+    }
+
     /// xen-api ocaml/xapi/xapi_vm.ml `create`: a metrics row, no guest metrics, no domain,
     /// a `mac_seed`, Halted unless created Suspended, and fresh `allowed_operations`.
     static let create: Handler = { call in

@@ -21,6 +21,7 @@ enum VMMessages {
         },
         "provision": VMCopies.provision,
         "copy_bios_strings": VMHandlers.copyBiosStrings,
+        "set_is_a_template": VMHandlers.setIsATemplate,
         // xen-api ocaml/xapi/xapi_vm.ml `assert_can_boot_here` and `get_possible_hosts`.
         "assert_can_boot_here": { call in
             let (vm, host) = (try call.string("self"), try call.string("host"))
