@@ -104,6 +104,10 @@ final class Plant: Sendable {
         try plant.machine.guestShutdown(vm: uuid, reason: .poweroff)
         _ = try await plant.waitFor(vm) { $0["power_state"] == .string("Running") && $0["domid"] != before["domid"] }
         _ = try await plant.call("VM.set_actions_after_shutdown", .string(vm), .string("destroy"))
+        // The change reaches Xenops through the bridge's metadata sync, which runs on its own
+        // (xapi's events_from_xapi); the guest must not power off before it has.
+        plant.api.bridge!.syncMetadata(vm)
+        #expect(try plant.xenops.vm.stat(uuid).config.onShutdown == [.shutdown])
         try plant.machine.guestShutdown(vm: uuid, reason: .poweroff)
         _ = try await plant.waitFor(vm) { $0["power_state"] == .string("Halted") }
     }
