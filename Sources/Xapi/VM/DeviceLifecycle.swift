@@ -52,23 +52,34 @@ enum DeviceLifecycle {
         }
     }
 
-    /// Hot-plug (`attach`) or unplug of a device of a running VM: `queue` hands the device to
-    /// Xenops and returns the task; the VM is refreshed behind a barrier afterwards.
+    /// Hot-plug (`attach`, under event suppression) or unplug of a device of a running VM:
+    /// `queue` hands the device to Xenops and returns the task; the VM is refreshed behind a
+    /// barrier afterwards.
     private static func hotplug<Name: DeviceFieldName>(_ call: Call, table: TableFields<Name>, attach: Bool,
-                                _ queue: (DatabaseState, String, String, Xenops) throws(XapiError) -> String) async throws -> Value {
+                                _ queue: @escaping (DatabaseState, String, String, Xenops) throws(XapiError) -> String) async throws -> Value {
         let bridge = try Lifecycle.bridge(call)
         let device = try call.string("self")
         let (vm, uuid, power) = try owner(call, table: table, device)
         try requireRunning(vm, power)
-        let task = try call.database.read { s throws(XapiError) -> String in
-            let attached = try s.get(table, device, .currentlyAttached) == .bool(true)
-            if attach, attached { throw .deviceAlreadyAttached(device: device) }
-            if !attach, !attached { throw .deviceAlreadyDetached(device: device) }
-            return try queue(s, device, uuid, bridge.xenops)
+        func queued() throws(XapiError) -> String {
+            try call.database.read { s throws(XapiError) -> String in
+                let attached = try s.get(table, device, .currentlyAttached) == .bool(true)
+                if attach, attached { throw .deviceAlreadyAttached(device: device) }
+                if !attach, !attached { throw .deviceAlreadyDetached(device: device) }
+                return try queue(s, device, uuid, bridge.xenops)
+            }
         }
         try await bridge.foreground(vm: uuid) {
-            try await bridge.sync(task, xapiTask: call.task, vm: vm, device: device)
-            await bridge.refresh(vm: uuid)
+            if attach {
+                // As xapi's vbd_plug and vif_plug: the VM's events are ignored from the device's
+                // add until it is plugged, then a refresh and a barrier settle the database.
+                try await bridge.withSuppressed(vm: uuid) {
+                    try await bridge.sync(try queued(), xapiTask: call.task, vm: vm, device: device)
+                }
+            } else {
+                try await bridge.sync(try queued(), xapiTask: call.task, vm: vm, device: device)
+                await bridge.refresh(vm: uuid)
+            }
         }
         return .emptyString
     }

@@ -164,20 +164,23 @@ enum Lifecycle {
                 return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
             }
             await bridge.waitUntilRunning()
-            bridge.push(metadata)
-            let resumeTask = bridge.xenops.vm.resume(uuid)
-            let unpauseTask = paused ? nil : bridge.xenops.vm.unpause(uuid)
-            do {
-                try await bridge.sync(resumeTask, xapiTask: call.task, vm: vm)
-                if let unpauseTask { try await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
-            } catch {
-                if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
-                try? call.database.write { s throws(XapiError) in try Placement.release(vm, in: &s, t) }
-                throw error
+            // As xapi's resume: the VM's events are ignored from the push until it runs here;
+            // leaving the suppression refreshes it behind a barrier.
+            try await bridge.withSuppressed(vm: uuid) {
+                bridge.push(metadata)
+                let resumeTask = bridge.xenops.vm.resume(uuid)
+                let unpauseTask = paused ? nil : bridge.xenops.vm.unpause(uuid)
+                do {
+                    try await bridge.sync(resumeTask, xapiTask: call.task, vm: vm)
+                    if let unpauseTask { try await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
+                } catch {
+                    if let unpauseTask { try? await bridge.sync(unpauseTask, xapiTask: nil, vm: vm) }
+                    try? call.database.write { s throws(XapiError) in try Placement.release(vm, in: &s, t) }
+                    throw error
+                }
+                try call.database.write { s throws(XapiError) in try discardSuspendImage(vm, in: &s, tables: t) }
+                try setResidentHere(call, vm)
             }
-            try call.database.write { s throws(XapiError) in try discardSuspendImage(vm, in: &s, tables: t) }
-            try setResidentHere(call, vm)
-            await bridge.refresh(vm: uuid)
         }
         return .emptyString
     }

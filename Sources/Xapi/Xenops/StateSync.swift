@@ -8,6 +8,7 @@ import Xenops
 /// so a signal that changes nothing produces no event.
 extension XenopsBridge {
     func updateVM(_ uuid: String) {
+        if ignoresUpdates(of: uuid) { return }
         let t = tables
         let stat = try? xenops.vm.stat(uuid)
         let state = stat?.state ?? VMState.halted
@@ -137,6 +138,7 @@ extension XenopsBridge {
     }
 
     func updateVBD(_ device: DeviceID) {
+        if ignoresUpdates(of: device.vm) { return }
         let t = tables
         let stat = try? xenops.vbd.stat(device)
         database.write { s in
@@ -149,6 +151,7 @@ extension XenopsBridge {
     }
 
     func updateVIF(_ device: DeviceID) {
+        if ignoresUpdates(of: device.vm) { return }
         let t = tables
         let stat = try? xenops.vif.stat(device)
         database.write { s in
@@ -160,6 +163,7 @@ extension XenopsBridge {
     }
 
     func updateVGPU(_ device: DeviceID) {
+        if ignoresUpdates(of: device.vm) { return }
         let t = tables
         let stat = try? xenops.vgpu.stat(device)
         database.write { s in

@@ -34,6 +34,8 @@ public final class XenopsBridge: Sendable {
     let readiness = Mutex<(running: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// What was last pushed to Xenops per VM uuid, so unchanged metadata is not pushed again.
     let pushed = Mutex<[String: VMMetadata]>([:])
+    /// VMs whose updates the events loop ignores while an operation holds them.
+    let suppression = EventSuppression()
 
     init(xenops: Xenops, database: Database, tables: Tables, tasks: TaskManager, mode: LoopMode, workers: Int, logger: Logger) {
         self.xenops = xenops
@@ -132,6 +134,44 @@ public final class XenopsBridge: Sendable {
         case .pci: break
         case .task(let task): updateTask(task)
         }
+    }
+
+    /// xapi's `Events_from_xenopsd.with_suppressed`: the events loop ignores the VM's updates
+    /// while `body` runs (re-entrant); when the last holder leaves, the VM is refreshed and a
+    /// barrier brings the database to the truth before any holder returns (CA-195652).
+    public func withSuppressed<R>(vm uuid: String, _ body: () async throws -> R) async rethrows -> R {
+        if EventSuppression.nestedHolds.contains(uuid) {
+            suppression.enterNested(uuid)
+            defer { suppression.leaveNested(uuid) }
+            return try await body()
+        }
+        logger.debug("suppressing xenops events on VM", metadata: ["vm": "\(uuid)"])
+        await suppression.enter(uuid)
+        let result: R
+        do {
+            result = try await EventSuppression.$nestedHolds.withValue(EventSuppression.nestedHolds.union([uuid])) {
+                try await body()
+            }
+        } catch {
+            await releaseSuppression(uuid)
+            throw error
+        }
+        await releaseSuppression(uuid)
+        return result
+    }
+
+    private func releaseSuppression(_ uuid: String) async {
+        guard await suppression.leave(uuid) else { return }
+        logger.debug("re-enabled xenops events on VM; refreshing VM", metadata: ["vm": "\(uuid)"])
+        await refresh(vm: uuid)
+        suppression.lifted(uuid)
+    }
+
+    /// Whether an update for `uuid` is dropped (the log line is xapi's).
+    func ignoresUpdates(of uuid: String) -> Bool {
+        guard suppression.isSuppressed(uuid) else { return false }
+        logger.debug("xenopsd event: ignoring event for VM (VM migrating away)", metadata: ["vm": "\(uuid)"])
+        return true
     }
 
     /// Runs an API operation on VM `uuid` as foreground work: other VMs' signals give way to it
