@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "Xapi",
             dependencies: [
-                "XapiDB", "Xenops", "Codec", "Timing",
+                "XapiDB", "Xenops", "Codec", "Timing", "Wire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

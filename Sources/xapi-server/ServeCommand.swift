@@ -159,7 +159,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: HTTPServerConfiguration(host: host, port: port, unixSocketPath: socketPath,
                                                    maxBodyBytes: maxBodyBytes, maxTCPConnections: maxConnections),
             handler: XapiRPCHandler(api: api, logger: logger, durableWait: durableWait,
-                                    diagnostics: { xenops.diagnostics() }),
+                                    diagnostics: { api.bridge?.diagnostics() ?? xenops.diagnostics() }),
             logger: logger)
         services.append(xenops)
         if let bridge = api.bridge { services.append(EventsLoopService(bridge: bridge)) }

@@ -2,6 +2,7 @@ import Logging
 import Synchronization
 import XapiDB
 public import Xenops
+public import Wire
 
 /// xapi's side of xenopsd (xen-api ocaml/xapi/xapi_xenops.ml): the events loop that turns
 /// Xenops update signals into database writes, barriers that let an API call wait until the
@@ -165,6 +166,16 @@ public final class XenopsBridge: Sendable {
         logger.debug("re-enabled xenops events on VM; refreshing VM", metadata: ["vm": "\(uuid)"])
         await refresh(vm: uuid)
         suppression.lifted(uuid)
+    }
+
+    /// Xenops' diagnostics document, with the VMs whose events are suppressed now and their
+    /// holders (`GET /diagnostics`).
+    public func diagnostics() -> JSON {
+        let held: [JSON] = suppression.suppressed.map {
+            .object([.init("vm", .string($0)), .init("holders", .int(suppression.holders(of: $0)))])
+        }
+        guard case .object(let members) = xenops.diagnostics() else { return xenops.diagnostics() }
+        return .object(members + [.init("suppressed_vms", .array(held))])
     }
 
     /// Whether an update for `uuid` is dropped (the log line is xapi's).
