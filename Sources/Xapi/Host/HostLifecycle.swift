@@ -52,10 +52,14 @@ extension HostHandlers {
     static func evacuationBlockers(_ host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> [(vm: String, error: XapiError)] {
         guard s.contains(t.host, host) else { throw .handleInvalid(class: "host", ref: host) }
         let targets = s.refs(t.host).filter { $0 != host && (try? s.get(t.host, $0, .enabled)) == .bool(true) }
-        let residents = s.rows(t.vm).filter { _, row in
-            row.fields[t.vm[.residentOn]] == .string(host) && row.fields[t.vm[.isControlDomain]] != .bool(true)
-        }.map(\.key).sorted()
-        return residents.map { vm in (vm, targets.isEmpty ? .noHostsAvailableFor(vm: vm) : .notImplemented("VM.pool_migrate")) }
+        return try residentGuests(host, in: s, t).map { vm in (vm, targets.isEmpty ? .noHostsAvailableFor(vm: vm) : .notImplemented("VM.pool_migrate")) }
+    }
+
+    /// The VMs resident on the host (its `resident_VMs`), but its control domain.
+    static func residentGuests(_ host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> [String] {
+        try s.get(t.host, host, .residentVMs).refList.filter { vm in
+            s.contains(t.vm, vm) && (try? s.get(t.vm, vm, .isControlDomain)) != .bool(true)
+        }.sorted()
     }
 
     static let evacuate: Handler = { call in
@@ -147,11 +151,10 @@ final class HostPower: Sendable {
         try? await api.database.clock.sleep(for: api.configuration.hostShutdownDelay)
         await api.withInternalSession { session in
             let t = api.tables
-            let running = api.database.read { s in
-                s.rows(t.vm).filter { _, row in
-                    row.fields[t.vm[.residentOn]] == .string(host) && row.fields[t.vm[.isControlDomain]] != .bool(true)
-                        && ["Running", "Paused"].contains(row.fields[t.vm[.powerState]].stringValue ?? "")
-                }.map { ($0.key, $0.value.fields[t.vm[.allowedOperations]].refList.contains("clean_shutdown")) }
+            let running = api.database.read { s -> [(String, Bool)] in
+                let guests = (try? HostHandlers.residentGuests(host, in: s, t)) ?? []
+                return guests.filter { ["Running", "Paused"].contains((try? s.get(t.vm, $0, .powerState))?.stringValue ?? "") }
+                    .map { ($0, ((try? s.get(t.vm, $0, .allowedOperations))?.refList ?? []).contains("clean_shutdown")) }
             }
             await withTaskGroup(of: Void.self) { group in
                 for (vm, clean) in running {

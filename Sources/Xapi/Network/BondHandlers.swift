@@ -48,12 +48,10 @@ enum BondHandlers {
         let properties = withDefaults(given, mode: mode)
         let (bond, moves) = try call.database.write { s throws(XapiError) -> (String, [VIFMove]) in
             guard s.contains(t.network, network) else { throw .handleInvalid(class: "network", ref: network) }
-            if try s.get(t.network, network, .managed) != .bool(true) { throw .networkUnmanaged(network: network) }
+            try PIFHandlers.assertManaged(network: network, in: s, t)
             guard let first = members.first else { throw .pifBondNeedsMoreMembers }
             let host = try s.get(t.pif, first, .host).stringValue ?? nullRef
-            if let other = try s.get(t.network, network, .pifs).refList.first(where: { (try? s.get(t.pif, $0, .host)) == .string(host) }) {
-                throw .networkAlreadyConnected(host: host, pif: other)
-            }
+            try PIFHandlers.assertNoOtherLocalPIF(network, host: host, in: s, t)
             if !mac.isEmpty, !PIFHandlers.isValidMAC(mac) { throw .macInvalid(mac: mac) }
             var management: String?
             var addressed: [String] = []
@@ -202,14 +200,13 @@ enum BondHandlers {
 }
 
 /// A VIF moved to another network by a bond change (`Xapi_vif.move_internal`): recorded in the
-/// write, handed to Xenops afterwards when its device is active.
+/// write, its backend moved by Xenops afterwards when the device is active (as `VIF.move`).
 struct VIFMove: Sendable {
     let vif: String
-    let vm: String
-    let device: DeviceID
     let bridge: String
 
-    /// The VIFs of VMs on `host` whose network is among `networks`, now on `network`.
+    /// The VIFs of VMs on `host` whose network is among `networks`, now on `network`; the moves
+    /// Xenops has to make.
     static func onto(_ network: String, from networks: Set<String>, host: String,
                      in s: inout DatabaseState, _ t: Tables) throws(XapiError) -> [VIFMove] {
         let bridge = try s.get(t.network, network, .bridge).stringValue ?? ""
@@ -219,23 +216,17 @@ struct VIFMove: Sendable {
                 let vm = try s.get(t.vif, vif, .vm).stringValue ?? nullRef
                 guard s.contains(t.vm, vm), try s.get(t.vm, vm, .residentOn) == .string(host) else { continue }
                 try s.set(t.vif, vif, .network, .string(network))
-                let attached = try s.get(t.vif, vif, .currentlyAttached) == .bool(true)
-                if attached, try s.get(t.vm, vm, .powerState) != .string("Suspended") {
-                    let uuid = try s.get(t.vm, vm, .uuid).stringValue ?? ""
-                    moves.append(VIFMove(vif: vif, vm: vm, device: DeviceID(vm: uuid, device: try s.get(t.vif, vif, .device).stringValue ?? "0"),
-                                         bridge: bridge))
-                }
+                if try VIFMessages.isActive(vif, in: s, t) { moves.append(VIFMove(vif: vif, bridge: bridge)) }
             }
         }
         return moves
     }
 
     static func apply(_ moves: [VIFMove], _ call: Call) async throws {
-        guard !moves.isEmpty else { return }
-        let bridge = try Lifecycle.bridge(call)
         for move in moves {
-            try await bridge.sync(bridge.xenops.vif.move(move.device, toBridge: move.bridge), xapiTask: call.task, vm: move.vm, device: move.vif)
-            await bridge.barrier(vm: move.device.vm)
+            try await VIFMessages.toXenops(call, move.vif) { _, device, xenops throws(XapiError) in
+                xenops.vif.move(device, toBridge: move.bridge)
+            }
         }
     }
 }

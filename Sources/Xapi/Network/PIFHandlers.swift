@@ -95,9 +95,7 @@ enum PIFHandlers {
         let pif = try call.string("self")
         try call.database.write { s throws(XapiError) in
             try assertManaged(pif, in: s, t)
-            if s.contains(t.bond, try s.get(t.pif, pif, .bondSlaveOf).stringValue ?? nullRef) {
-                throw .cannotPlugBondSlave(pif: pif)
-            }
+            if try isBondMember(pif, in: s, t) { throw .cannotPlugBondSlave(pif: pif) }
             try s.update(t.pif, pif, .currentlyAttached, .bool(true))
         }
         return .emptyString
@@ -112,7 +110,7 @@ enum PIFHandlers {
             try assertManaged(pif, in: s, t)
             if try s.get(t.pif, pif, .management) == .bool(true) { throw .pifIsManagementInterface(pif: pif) }
             if try s.get(t.pif, pif, .disallowUnplug) == .bool(true) { throw .pifDoesNotAllowUnplug(pif: pif) }
-            guard !s.contains(t.bond, try s.get(t.pif, pif, .bondSlaveOf).stringValue ?? nullRef) else { return }
+            guard try !isBondMember(pif, in: s, t) else { return }
             try s.update(t.pif, pif, .currentlyAttached, .bool(false))
         }
         return .emptyString
@@ -163,9 +161,7 @@ enum PIFHandlers {
         let pif = try call.string("pif")
         try call.database.write { s throws(XapiError) in
             if try s.get(t.pif, pif, .managed) == .bool(true) {
-                if s.contains(t.bond, try s.get(t.pif, pif, .bondSlaveOf).stringValue ?? nullRef) {
-                    throw .cannotPlugBondSlave(pif: pif)
-                }
+                if try isBondMember(pif, in: s, t) { throw .cannotPlugBondSlave(pif: pif) }
                 if try s.get(t.pif, pif, .ipConfigurationMode) == .string("None") { throw .pifHasNoNetworkConfiguration(pif: pif) }
             }
             guard try s.get(t.pif, pif, .management) != .bool(true) else { return }
@@ -184,13 +180,31 @@ enum PIFHandlers {
         try s.get(t.host, host, .pifs).refList.filter { s.contains(t.pif, $0) }
     }
 
+    /// Whether the PIF is a member of a live bond.
+    static func isBondMember(_ pif: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> Bool {
+        s.contains(t.bond, try s.get(t.pif, pif, .bondSlaveOf).stringValue ?? nullRef)
+    }
+
+    /// xapi_network.ml `assert_network_is_managed`.
+    static func assertManaged(network: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
+        if try s.get(t.network, network, .managed) != .bool(true) { throw .networkUnmanaged(network: network) }
+    }
+
+    /// xapi_pif.ml `assert_no_other_local_pifs`: a new VLAN or bond PIF joins a network the host
+    /// has no PIF on yet.
+    static func assertNoOtherLocalPIF(_ network: String, host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
+        if let other = try s.get(t.network, network, .pifs).refList.first(where: { (try? s.get(t.pif, $0, .host)) == .string(host) }) {
+            throw .networkAlreadyConnected(host: host, pif: other)
+        }
+    }
+
     static func assertManaged(_ pif: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
         if try s.get(t.pif, pif, .managed) != .bool(true) { throw .pifUnmanaged(pif: pif) }
     }
 
     /// `assert_not_in_bond`: neither a member nor the master of a bond.
     static func assertNotInBond(_ pif: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
-        let member = s.contains(t.bond, try s.get(t.pif, pif, .bondSlaveOf).stringValue ?? nullRef)
+        let member = try isBondMember(pif, in: s, t)
         let master = !(try s.get(t.pif, pif, .bondMasterOf).refList.isEmpty)
         if member || master { throw .pifAlreadyBonded(pif: pif) }
     }

@@ -78,15 +78,11 @@ enum VLANHandlers {
         let t = call.tables
         return try call.database.write { s throws(XapiError) in
             guard s.contains(t.network, network) else { throw .handleInvalid(class: "network", ref: network) }
-            if try s.get(t.network, network, .managed) != .bool(true) { throw .networkUnmanaged(network: network) }
+            try PIFHandlers.assertManaged(network: network, in: s, t)
             let host = try s.get(t.pif, taggedPIF, .host).stringValue ?? nullRef
-            if let other = try s.get(t.network, network, .pifs).refList.first(where: { (try? s.get(t.pif, $0, .host)) == .string(host) }) {
-                throw .networkAlreadyConnected(host: host, pif: other)
-            }
+            try PIFHandlers.assertNoOtherLocalPIF(network, host: host, in: s, t)
             try PIFHandlers.assertManaged(taggedPIF, in: s, t)
-            if s.contains(t.bond, try s.get(t.pif, taggedPIF, .bondSlaveOf).stringValue ?? nullRef) {
-                throw .cannotAddVLANToBondSlave(pif: taggedPIF)
-            }
+            if try PIFHandlers.isBondMember(taggedPIF, in: s, t) { throw .cannotAddVLANToBondSlave(pif: taggedPIF) }
             if try s.get(t.pif, taggedPIF, .vlan) != .int(-1) { throw .pifIsVLAN(pif: taggedPIF) }
             guard (0...4094).contains(tag) else { throw .vlanTagInvalid(tag: tag) }
             let device = try s.get(t.pif, taggedPIF, .device).stringValue ?? ""

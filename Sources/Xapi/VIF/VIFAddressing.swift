@@ -144,7 +144,7 @@ extension VIFMessages {
     }
 
     /// xapi_vif.ml `device_active`: plugged into a VM that is not suspended.
-    private static func isActive(_ vif: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> Bool {
+    static func isActive(_ vif: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> Bool {
         let vm = try s.get(t.vif, vif, .vm).stringValue ?? nullRef
         guard s.contains(t.vm, vm), try s.get(t.vif, vif, .currentlyAttached) == .bool(true) else { return false }
         return try s.get(t.vm, vm, .powerState) != .string("Suspended")
@@ -173,7 +173,7 @@ extension VIFMessages {
     }
 
     /// Hands the VIF's new settings to Xenops and waits for them to come back through events.
-    private static func toXenops(_ call: Call, _ vif: String,
+    static func toXenops(_ call: Call, _ vif: String,
                                  _ queue: (DatabaseState, DeviceID, Xenops) throws(XapiError) -> String) async throws {
         let bridge = try Lifecycle.bridge(call)
         let t = call.tables

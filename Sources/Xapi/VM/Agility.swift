@@ -40,7 +40,7 @@ enum Agility {
         guard s.contains(t.network, network) else { return enabledHosts.isEmpty }
         var hosts = Set<String>()
         for pif in try s.get(t.network, network, .pifs).refList where s.contains(t.pif, pif) {
-            if s.contains(t.bond, try s.get(t.pif, pif, .bondSlaveOf).stringValue ?? nullRef) { continue }
+            if try PIFHandlers.isBondMember(pif, in: s, t) { continue }
             if let host = try s.get(t.pif, pif, .host).stringValue { hosts.insert(host) }
         }
         return enabledHosts.isSubset(of: hosts)

@@ -174,7 +174,8 @@ public final class XenopsBridge: Sendable {
         let held: [JSON] = suppression.suppressed.map {
             .object([.init("vm", .string($0)), .init("holders", .int(suppression.holders(of: $0)))])
         }
-        guard case .object(let members) = xenops.diagnostics() else { return xenops.diagnostics() }
+        let document = xenops.diagnostics()
+        guard case .object(let members) = document else { return document }
         return .object(members + [.init("suppressed_vms", .array(held))])
     }
 
