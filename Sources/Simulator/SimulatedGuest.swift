@@ -222,7 +222,8 @@ final class SimulatedGuest: Sendable {
     }
 
     /// `attr/vif/<devid>/ipv4/0` (and `ipv6/0`) → address: the static one the toolstack asked
-    /// for, else the one this guest's DHCP would have leased.
+    /// for, else the one this guest's DHCP would have leased — by the interface's MAC, so a
+    /// guest keeps its address wherever in the pool it runs.
     private func interfaceAddresses() -> [(String, String)] {
         var out: [(String, String)] = []
         for devid in (try? xs.directory("device/vif")) ?? [] {
@@ -232,10 +233,17 @@ final class SimulatedGuest: Sendable {
                       let cidr = try? xs.read("\(setting)/address\(suffix)") else { return nil }
                 return String(cidr.split(separator: "/").first ?? "")
             }
-            out.append(("attr/vif/\(devid)/ipv4/0", address("") ?? "10.0.\(Int(devid) ?? 0).\(Int(domid % 250) + 1)"))
+            out.append(("attr/vif/\(devid)/ipv4/0", address("") ?? leased(devid)))
             if let v6 = address("6") { out.append(("attr/vif/\(devid)/ipv6/0", v6)) }
         }
         return out
+    }
+
+    /// 10.x.y.z from the last three bytes of the interface's MAC (z kept within 1…254).
+    private func leased(_ devid: String) -> String {
+        let bytes = ((try? xs.read("device/vif/\(devid)/mac")) ?? "").split(separator: ":").compactMap { UInt8($0, radix: 16) }
+        guard bytes.count == 6 else { return "10.0.\(Int(devid) ?? 0).\(Int(domid % 250) + 1)" }
+        return "10.\(bytes[3]).\(bytes[4]).\(Int(bytes[5]) % 254 + 1)"
     }
 
     func setResponsive(_ responsive: Bool) {

@@ -17,9 +17,11 @@ public final class XenAPI: Sendable {
     let handlers: [String: Handler]
     let sessions: SessionManager
     public let tasks: TaskManager
-    /// The link to Xenops; nil when the API runs without a hypervisor (power operations then
-    /// answer NOT_IMPLEMENTED).
-    public let bridge: XenopsBridge?
+    /// The links to the xenopsd of every host this process simulates; none when the API runs
+    /// without a hypervisor (power operations then answer NOT_IMPLEMENTED).
+    public let bridges: HostBridges
+    /// The first host's link (the master's in a pool made here).
+    public var bridge: XenopsBridge? { bridges.all.first }
     /// Messages that run as foreground work of the PriorityGate from arrival to barrier.
     let foregroundMessages: Set<String>
     let eventPacer: EventPacer
@@ -28,8 +30,18 @@ public final class XenAPI: Sendable {
     /// Hosts on their way down (`host.reboot`, `host.shutdown`), which cannot be re-enabled.
     let hostPower = HostPower()
 
+    /// An API over one simulated host (or none): its identity is made up, and it stands for
+    /// whatever host the database makes the master.
+    public convenience init(database: Database, configuration: XapiConfiguration, logger: Logger,
+                            xenops: Xenops? = nil, eventsLoop: XenopsBridge.LoopMode = .parallel, eventsWorkers: Int = 4) {
+        self.init(database: database, configuration: configuration, logger: logger,
+                  hosts: xenops.map { [SimulatedHost(uuid: Identifiers.uuid(), xenops: $0)] } ?? [],
+                  eventsLoop: eventsLoop, eventsWorkers: eventsWorkers)
+    }
+
+    /// An API over the hosts this process simulates, the first of them the master's.
     public init(database: Database, configuration: XapiConfiguration, logger: Logger,
-                xenops: Xenops? = nil, eventsLoop: XenopsBridge.LoopMode = .parallel, eventsWorkers: Int = 4) {
+                hosts: [SimulatedHost], eventsLoop: XenopsBridge.LoopMode = .parallel, eventsWorkers: Int = 4) {
         self.database = database
         self.configuration = configuration
         self.logger = logger
@@ -40,10 +52,13 @@ public final class XenAPI: Sendable {
         let tables = self.tables
         let tasks = TaskManager(database: database, tables: tables)
         self.tasks = tasks
-        bridge = xenops.map {
-            XenopsBridge(xenops: $0, database: database, tables: tables, tasks: tasks, mode: eventsLoop,
-                         workers: eventsWorkers, logger: logger)
-        }
+        bridges = HostBridges(hosts.enumerated().map { index, host in
+            var hostLogger = logger
+            if hosts.count > 1 { hostLogger[metadataKey: "host"] = "\(index + 1)" }
+            return XenopsBridge(xenops: host.xenops, hostUUID: host.uuid, standsForMaster: index == 0,
+                                xenstoreSocket: host.xenstoreSocket, database: database,
+                                tables: tables, tasks: tasks, mode: eventsLoop, workers: eventsWorkers, logger: hostLogger)
+        })
         let registry: HandlerRegistry
         do {
             registry = try HandlerRegistry(HandlerRegistry.tables, model: database.model)
@@ -168,10 +183,31 @@ public final class XenAPI: Sendable {
         return try await handler(call)
     }
 
-    /// The pool's master: the one host this server simulates.
+    /// The bridge of the xenopsd on `host`; `HOST_OFFLINE` when none of this process runs there,
+    /// NOT_IMPLEMENTED for `message` when the API runs without any.
+    func bridge(onHost host: String, for message: String) throws(XapiError) -> XenopsBridge {
+        guard !bridges.all.isEmpty else { throw .notImplemented(message) }
+        let t = tables
+        let bridges = bridges
+        guard let bridge = database.read({ s in bridges.bridge(onHost: host, in: s, t) }) else {
+            throw .hostOffline(host: host)
+        }
+        return bridge
+    }
+
+    /// The pool's master: the host this process answers for.
     public func localHost() -> String {
         let tables = tables
         return database.read { s in XenAPI.localHost(in: s, tables: tables) }
+    }
+
+    /// The uuid of the pool's master in a database, nil when it has no pool yet.
+    public static func masterUUID(in database: Database) -> String? {
+        let tables = Tables(database)
+        return database.read { s in
+            let master = localHost(in: s, tables: tables)
+            return s.contains(tables.host, master) ? (try? s.get(tables.host, master, .uuid))?.stringValue : nil
+        }
     }
 
     static func localHost(in s: DatabaseState, tables: Tables) -> String {

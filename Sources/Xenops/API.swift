@@ -24,6 +24,18 @@ public struct VMOperations: Sendable {
         try xenops.metadata.metadata(id)
     }
 
+    /// A suspended VM's saved image: what any host that sees its suspend disk could read.
+    public func suspendImage(_ id: String) -> SuspendImage? {
+        xenops.backend.extra(id)?.suspendImage
+    }
+
+    /// Gives this xenopsd a suspended VM's image, read from the suspend disk it shares with the
+    /// host that saved it (a resume elsewhere in the pool); the VM's metadata comes first.
+    public func setSuspendImage(_ id: String, _ image: SuspendImage) {
+        xenops.backend.updateExtra(id) { $0.suspendImage = image }
+        xenops.table.add(.vm(id))
+    }
+
     /// Goes through the VM's queue and waits; fails `Bad_power_state` for a running VM.
     public func remove(_ id: String, dbg: String = "VM.remove") async throws(XenopsError) {
         guard xenops.metadata.exists(id) else { throw .doesNotExist(kind: "VM", id: id) }

@@ -46,14 +46,17 @@ public final class Xenops: Service {
         let nested: WorkerPool<AtomItem>
     }
 
+    /// `priority`: the gate to pace CPUs with; Xenops of hosts simulated in one process share
+    /// one, since they share the CPUs (by default each has its own).
     public init(store: XenstoreDaemon, hypervisor: any Hypervisor,
                 configuration: XenopsConfiguration = XenopsConfiguration(),
-                clock: any ServerClock = SystemClock(), logger: Logger) {
+                clock: any ServerClock = SystemClock(), priority: PriorityGate? = nil, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         scheduler = Deadlines(clock: clock)
         // The gate paces CPUs, so its pauses are real time even when tests drive the engine's clock.
-        priority = PriorityGate()
+        let priority = priority ?? PriorityGate()
+        self.priority = priority
         table = Updates(name: "updates", scheduler: scheduler, barrierLimit: configuration.barrierLimit, logger: logger)
         internalUpdates = Updates(name: "internal_updates", scheduler: scheduler, logger: logger)
         self.hypervisor = hypervisor

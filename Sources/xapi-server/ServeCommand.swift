@@ -39,8 +39,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("demo-vms"), help: "Number of halted demo VMs created with the demo pool on first start.")
     var demoVMs = 10
 
-    @Option(name: .customLong("xenstore-socket"), help: "Path of the xenstore wire socket. Default: <state-dir>/xenstored.sock.")
+    @Option(name: .customLong("xenstore-socket"), help: "Path of the master's xenstore wire socket (members' sit beside it: xenstored-2.sock…). Default: <state-dir>/xenstored.sock.")
     var xenstoreSocket: String?
+
+    @Option(name: .customLong("hosts"), help: "Hosts of the pool simulated in this process, each with its own hypervisor, xenopsd and xenstore.")
+    var hosts = 1
 
     @Option(name: .customLong("simulation"), help: "Timings of the simulated hosts: realistic (devices in ms, guests boot in 0.5 s) or instant.")
     var simulation = "realistic"
@@ -138,31 +141,41 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let deviceStepDelayMs { timings.deviceStepDelay = .milliseconds(deviceStepDelayMs) }
         timings.agentSchedule = guestAgentPeriod > 0 ? .every(.milliseconds(Int64(guestAgentPeriod * 1000))) : .once
-        let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored"))
-        let machine = SimulatedHypervisor(store: xenstore, configuration: timings, logger: Logger(label: "simulator"))
-        let xenops = Xenops(store: xenstore, hypervisor: machine, configuration: xenopsConfiguration,
-                            logger: Logger(label: "xenops"))
+        guard (1...64).contains(hosts) else { throw ValidationError("--hosts must be between 1 and 64 (a pool's limit)") }
+        let inventory = try HostInventory(path: inMemory ? nil : stateDir + "/inventory", database: database, hosts: hosts)
+        let masterSocket = xenstoreSocket ?? (inMemory ? nil : absolute(stateDir + "/xenstored.sock"))
+        // The hosts share the process's CPUs, so they share the gate that paces them.
+        let gate = PriorityGate()
+        var simulated: [SimulatedHost] = []
+        for (index, uuid) in inventory.uuids.enumerated() {
+            let label = index == 0 ? "" : "-\(index + 1)"
+            let xenstore = XenstoreDaemon(logger: Logger(label: "xenstored" + label))
+            let machine = SimulatedHypervisor(store: xenstore, configuration: timings, logger: Logger(label: "simulator" + label))
+            let xenops = Xenops(store: xenstore, hypervisor: machine, configuration: xenopsConfiguration, priority: gate,
+                                logger: Logger(label: "xenops" + label))
+            let socket = masterSocket.map { index == 0 ? $0 : HostInventory.memberSocket($0, index: index) }
+            if let socket {
+                services.append(XenstoreSocketServer(daemon: xenstore, listeners: [.init(path: socket)], logger: Logger(label: "xenstored" + label)))
+            }
+            services.append(xenops)
+            simulated.append(SimulatedHost(uuid: uuid, xenops: xenops, xenstoreSocket: socket))
+        }
         let api = XenAPI(database: database, configuration: configuration, logger: logger,
-                         xenops: xenops, eventsLoop: loopMode, eventsWorkers: eventsWorkers)
-        if try DemoPool.createIfEmpty(in: api, options: .init(vms: demoVMs, address: host)) {
+                         hosts: simulated, eventsLoop: loopMode, eventsWorkers: eventsWorkers)
+        if try DemoPool.createIfEmpty(in: api, options: .init(vms: demoVMs, address: host, hosts: inventory.uuids)) {
             logger.info("created the demo pool", metadata: ["vms": "\(demoVMs)"])
         }
         try api.registerStorageDrivers()
-        api.bootLocalHost()
-
-        if let path = xenstoreSocket ?? (inMemory ? nil : absolute(stateDir + "/xenstored.sock")) {
-            services.append(XenstoreSocketServer(daemon: xenstore, listeners: [.init(path: path)], logger: Logger(label: "xenstored")))
-        }
+        api.bootSimulatedHosts()
 
         let socketPath = unixSocket ?? (inMemory ? nil : absolute(stateDir + "/xapi.sock"))
         let http = XapiHTTPServer(
             configuration: HTTPServerConfiguration(host: host, port: port, unixSocketPath: socketPath,
                                                    maxBodyBytes: maxBodyBytes, maxTCPConnections: maxConnections),
             handler: XapiRPCHandler(api: api, logger: logger, durableWait: durableWait,
-                                    diagnostics: { api.bridge?.diagnostics() ?? xenops.diagnostics() }),
+                                    diagnostics: { api.bridges.diagnostics(in: api.database, api.tables) }),
             logger: logger)
-        services.append(xenops)
-        if let bridge = api.bridge { services.append(EventsLoopService(bridge: bridge)) }
+        for bridge in api.bridges.all { services.append(EventsLoopService(bridge: bridge)) }
         services.append(http)
         // Last in, first out: at shutdown this answers parked event calls before HTTP drains.
         services.append(HousekeepingService(api: api))

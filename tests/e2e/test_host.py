@@ -32,7 +32,9 @@ def test_a_disabled_host_starts_nothing_and_may_reboot(fast):
     try:
         assert x.host.get_enabled(host) is False
         assert {"reboot", "shutdown", "evacuate"} <= set(x.host.get_allowed_operations(host))
-        assert failure(x.VM.start, vm, False, False) == ["HOST_DISABLED", host]
+        # xapi's placement finds no host for a plain start; start_on says why.
+        assert failure(x.VM.start, vm, False, False) == ["NO_HOSTS_AVAILABLE"]
+        assert failure(x.VM.start_on, vm, host, False, False) == ["HOST_DISABLED", host]
     finally:
         x.host.enable(host)
     assert x.host.get_enabled(host) is True and "reboot" not in x.host.get_allowed_operations(host)
@@ -112,7 +114,8 @@ def test_a_shut_down_host_stays_down_until_the_server_starts_again():
         metrics = x.host.get_metrics(host)
         assert wait_for(x, ["host_metrics", "vm"], lambda: x.host_metrics.get_live(metrics) is False
                         and x.VM.get_power_state(vm) == "Halted", timeout=60)
-        assert failure(x.VM.start, vm, False, False) == ["HOST_NOT_LIVE"]
+        assert failure(x.VM.start, vm, False, False) == ["NO_HOSTS_AVAILABLE"]
+        assert failure(x.VM.start_on, vm, host, False, False) == ["HOST_NOT_LIVE"]
         assert failure(x.host.enable, host) == ["HOST_DISABLED_UNTIL_REBOOT", host]
         assert "shutdown" in x.host.get_current_operations(host).values()
         srv.stop()

@@ -164,7 +164,8 @@ def test_free_memory_accounts_for_started_vms(fast):
 
 def test_a_start_on_a_full_host_is_refused_with_what_it_needs(fast):
     """xapi_vm_helpers.ml assert_enough_memory_available: HOST_NOT_ENOUGH_FREE_MEMORY with the
-    bytes the VM needs (dynamic-min and overhead) and the bytes the host has; nothing changes."""
+    bytes the VM needs (dynamic-min and overhead) and the bytes the host has, when the host is
+    named (VM.start_on); a plain VM.start finds no host in placement; nothing changes."""
     s = fast.session()
     x = s.xenapi
     host = x.host.get_all()[0]
@@ -173,7 +174,8 @@ def test_a_start_on_a_full_host_is_refused_with_what_it_needs(fast):
     x.VM.set_memory_limits(vm, str(gib), str(4096 * gib), str(4096 * gib), str(4096 * gib))
     free = int(x.host.compute_free_memory(host))
     needed = 4096 * gib + int(x.VM.compute_memory_overhead(vm))
-    assert failure(x.VM.start, vm, False, False) == ["HOST_NOT_ENOUGH_FREE_MEMORY", str(needed), str(free)]
+    assert failure(x.VM.start_on, vm, host, False, False) == ["HOST_NOT_ENOUGH_FREE_MEMORY", str(needed), str(free)]
+    assert failure(x.VM.start, vm, False, False) == ["NO_HOSTS_AVAILABLE"]
     record = x.VM.get_record(vm)
     assert record["power_state"] == "Halted" and record["scheduled_to_be_resident_on"] == "OpaqueRef:NULL"
     assert int(x.host.compute_free_memory(host)) == free
@@ -202,8 +204,9 @@ def test_a_resume_needs_room_too(fast):
     assert left < 1024
     x.VM.start(b, False, False)
     needed = 1024 * mib + int(x.VM.compute_memory_overhead(a))
-    details = failure(x.VM.resume, a, False, False)
+    details = failure(x.VM.resume_on, a, host, False, False)
     assert details[:2] == ["HOST_NOT_ENOUGH_FREE_MEMORY", str(needed)] and int(details[2]) < needed
+    assert failure(x.VM.resume, a, False, False) == ["NO_HOSTS_AVAILABLE"]
     assert x.VM.get_power_state(a) == "Suspended" and x.VM.get_scheduled_to_be_resident_on(a) == "OpaqueRef:NULL"
     x.VM.hard_shutdown(b)
     x.VM.resume(a, False, False)

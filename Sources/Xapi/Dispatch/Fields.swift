@@ -46,7 +46,7 @@ public struct TableFields<Name: FieldName>: Sendable {
 /// The `pool` fields logic names.
 public enum PoolField: String, FieldName {
     public static let className = "pool"
-    case defaultSR = "default_SR", master, suspendImageSR = "suspend_image_SR"
+    case defaultSR = "default_SR", master, suspendImageSR = "suspend_image_SR", coordinatorBias = "coordinator_bias"
 }
 
 /// The `host` fields logic names.
@@ -54,7 +54,7 @@ public enum HostField: String, FieldName {
     public static let className = "host"
     case address, allowedOperations = "allowed_operations", biosStrings = "bios_strings", pifs = "PIFs"
     case currentOperations = "current_operations", enabled, memoryOverhead = "memory_overhead", metrics
-    case otherConfig = "other_config", pbds = "PBDs", residentVMs = "resident_VMs"
+    case otherConfig = "other_config", pbds = "PBDs", residentVMs = "resident_VMs", uuid, hostname, nameLabel = "name_label"
 }
 
 /// The `VM` fields logic names.

@@ -121,7 +121,7 @@ extension HostHandlers {
         let api = call.api
         Task {
             try? await api.database.clock.sleep(for: api.configuration.agentRestartDelay)
-            api.agentStarted()
+            api.agentStarted(on: host)
         }
         return .emptyString
     }
@@ -215,12 +215,12 @@ extension XenAPI {
         hostPower.back(host)
     }
 
-    /// What the toolstack does as it starts on this host: the host is enabled again unless it
-    /// is on its way down.
-    func agentStarted() {
+    /// What the toolstack does as it starts on a host: the host is enabled again unless it is
+    /// on its way down.
+    func agentStarted(on host: String) {
         let t = tables
-        let host = localHost()
-        bridge?.resyncAfterRestart()
+        let bridges = bridges
+        database.read { s in bridges.bridge(onHost: host, in: s, t) }?.resyncAfterRestart()
         guard !hostPower.isGoingDown(host) else { return }
         database.write { s in
             guard s.contains(t.host, host) else { return }
@@ -229,15 +229,28 @@ extension XenAPI {
         }
     }
 
-    /// The server starts as the host boots: whatever state the database kept from before, the
-    /// host is up, its storage plugged and no operation of its old life pending.
-    public func bootLocalHost() {
+    /// The server starts as its hosts boot: whatever state the database kept from before, each
+    /// host simulated here is up, its storage plugged and no operation of its old life pending.
+    /// A host of the database that no xenopsd here runs is down, as after a crash: not live,
+    /// its VMs halted (xapi's `host_post_declare_dead`).
+    public func bootSimulatedHosts() {
         let t = tables
-        let host = localHost()
-        database.write { s in
-            guard s.contains(t.host, host) else { return }
-            try? s.update(t.host, host, .currentOperations, .emptyStructure)
+        let bridges = bridges
+        let (up, down) = database.read { s -> ([String], [String]) in
+            let up = bridges.all.isEmpty ? [XenAPI.localHost(in: s, tables: t)] : bridges.hosts(in: s)
+            return (up, s.refs(t.host).filter { !up.contains($0) })
         }
-        hostBooted(host)
+        database.write { s in
+            for host in up where s.contains(t.host, host) {
+                try? s.update(t.host, host, .currentOperations, .emptyStructure)
+            }
+            for host in down {
+                for vm in (try? HostHandlers.residentGuests(host, in: s, t)) ?? [] {
+                    try? PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t)
+                }
+                try? setHostLive(host, false, in: &s)
+            }
+        }
+        for host in up { hostBooted(host) }
     }
 }

@@ -26,7 +26,7 @@ enum PIFHandlers {
         try call.database.write { s throws(XapiError) in
             _ = try s.row(t.host, host)
             let known = Set(try pifs(on: host, in: s, t).compactMap { try? s.get(t.pif, $0, .device).stringValue })
-            for nic in HostNICs.interfaces where !known.contains(nic.device) {
+            for nic in try HostNICs.interfaces(of: host, in: s, t) where !known.contains(nic.device) {
                 _ = try introduce(nic, host: host, managed: true, in: &s, t)
             }
         }
@@ -40,11 +40,12 @@ enum PIFHandlers {
         var mac = try call.string("MAC").lowercased()
         return .string(try call.database.write { s throws(XapiError) -> String in
             _ = try s.row(t.host, host)
-            if mac.isEmpty { mac = HostNICs.named(device)?.mac ?? "" }
+            let nics = try HostNICs.interfaces(of: host, in: s, t)
+            if mac.isEmpty { mac = nics.first { $0.device == device }?.mac ?? "" }
             guard isValidMAC(mac) else { throw .macInvalid(mac: mac) }
             let known = try pifs(on: host, in: s, t).compactMap { try? s.get(t.pif, $0, .device).stringValue }
             if known.contains(device) { throw .duplicatePIFDeviceName(device: device) }
-            guard let nic = HostNICs.named(device), nic.mac == mac else { throw .noSuchNetworkInterface(device: device, mac: mac) }
+            guard let nic = nics.first(where: { $0.device == device }), nic.mac == mac else { throw .noSuchNetworkInterface(device: device, mac: mac) }
             return try introduce(nic, host: host, managed: managed, in: &s, t)
         })
     }

@@ -175,8 +175,9 @@ extension VIFMessages {
     /// Hands the VIF's new settings to Xenops and waits for them to come back through events.
     static func toXenops(_ call: Call, _ vif: String,
                                  _ queue: (DatabaseState, DeviceID, Xenops) throws(XapiError) -> String) async throws {
-        let bridge = try Lifecycle.bridge(call)
         let t = call.tables
+        let owner = try call.database.read { s throws(XapiError) in try s.get(t.vif, vif, .vm).stringValue ?? nullRef }
+        let bridge = try Lifecycle.bridge(call, vm: owner)
         let (vm, vmUUID, task) = try call.database.read { s throws(XapiError) -> (String, String, String) in
             let vm = try s.get(t.vif, vif, .vm).stringValue ?? nullRef
             let uuid = try s.get(t.vm, vm, .uuid).stringValue ?? ""

@@ -57,10 +57,10 @@ enum DeviceLifecycle {
     /// barrier afterwards.
     private static func hotplug<Name: DeviceFieldName>(_ call: Call, table: TableFields<Name>, attach: Bool,
                                 _ queue: @escaping (DatabaseState, String, String, Xenops) throws(XapiError) -> String) async throws -> Value {
-        let bridge = try Lifecycle.bridge(call)
         let device = try call.string("self")
         let (vm, uuid, power) = try owner(call, table: table, device)
         try requireRunning(vm, power)
+        let bridge = try Lifecycle.bridge(call, vm: vm)
         func queued() throws(XapiError) -> String {
             try call.database.read { s throws(XapiError) -> String in
                 let attached = try s.get(table, device, .currentlyAttached) == .bool(true)
@@ -86,8 +86,7 @@ enum DeviceLifecycle {
 
     /// `body` as foreground work for the VM (`XenopsBridge.foreground`), when Xenops runs.
     private static func foreground(_ call: Call, vm uuid: String, _ body: () async throws -> Void) async throws {
-        guard let bridge = call.api.bridge else { return try await body() }
-        try await bridge.foreground(vm: uuid, body)
+        try await call.api.bridges.foreground(vm: uuid, body)
     }
 
     /// `VBD.insert(vbd, vdi)`: a disc into an empty CD drive; live when the VM runs.
@@ -103,7 +102,7 @@ enum DeviceLifecycle {
             return (DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position)), try XenopsMetadata.disk(of: vdi, in: s, tables: t))
         }
         try await foreground(call, vm: uuid) {
-            if power == "Running", let bridge = call.api.bridge, let disk {
+            if power == "Running", let bridge = try? Lifecycle.bridge(call, vm: vm), let disk {
                 try await bridge.sync(bridge.xenops.vbd.insert(device, disk), xapiTask: call.task, vm: vm, device: vbd)
             }
             try call.database.write { s throws(XapiError) in
@@ -111,7 +110,7 @@ enum DeviceLifecycle {
                 try s.set(t.vbd, vbd, .empty, .bool(false))
                 DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
             }
-            if power == "Running", let bridge = call.api.bridge { await bridge.refresh(vm: uuid) }
+            if power == "Running", let bridge = try? Lifecycle.bridge(call, vm: vm) { await bridge.refresh(vm: uuid) }
         }
         return .emptyString
     }
@@ -127,7 +126,7 @@ enum DeviceLifecycle {
             return DeviceID(vm: uuid, device: XenopsMetadata.deviceName(position))
         }
         try await foreground(call, vm: uuid) {
-            if power == "Running", let bridge = call.api.bridge {
+            if power == "Running", let bridge = try? Lifecycle.bridge(call, vm: vm) {
                 try await bridge.sync(bridge.xenops.vbd.eject(device), xapiTask: call.task, vm: vm, device: vbd)
             }
             try call.database.write { s throws(XapiError) in
@@ -135,7 +134,7 @@ enum DeviceLifecycle {
                 try s.set(t.vbd, vbd, .empty, .bool(true))
                 DeviceOperations.refreshVBD(vbd, in: &s, tables: t)
             }
-            if power == "Running", let bridge = call.api.bridge { await bridge.refresh(vm: uuid) }
+            if power == "Running", let bridge = try? Lifecycle.bridge(call, vm: vm) { await bridge.refresh(vm: uuid) }
         }
         return .emptyString
     }

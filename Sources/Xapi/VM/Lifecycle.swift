@@ -11,18 +11,25 @@ enum Lifecycle {
     /// How long a clean shutdown or reboot waits for the guest (xenopsd's default for xapi).
     static let cleanTimeout = 1200.0
 
-    static func bridge(_ call: Call) throws(XapiError) -> XenopsBridge {
-        guard let bridge = call.api.bridge else { throw .notImplemented(call.message.wireName) }
-        return bridge
+    /// The xenopsd of the host the VM runs on (its `resident_on`); the first host's for a VM
+    /// that runs nowhere.
+    static func bridge(_ call: Call, vm: String) throws(XapiError) -> XenopsBridge {
+        guard let first = call.api.bridges.all.first else { throw .notImplemented(call.message.wireName) }
+        let t = call.tables
+        let host = try call.database.read { s throws(XapiError) in try s.get(t.vm, vm, .residentOn).stringValue ?? nullRef }
+        return host == nullRef ? first : try call.api.bridge(onHost: host, for: call.message.wireName)
     }
 
-    static func assertLocalHost(_ call: Call, _ host: String) throws(XapiError) {
+    /// Before a start or resume: the host (the one asked for, or the pool's choice), room held
+    /// for the VM there, and that host's xenopsd; nothing is held when this throws.
+    static func place(_ call: Call, _ vm: String, on requested: String?,
+                      in s: inout DatabaseState) throws(XapiError) -> (host: String, bridge: XenopsBridge) {
         let t = call.tables
-        let local = call.api.localHost()
-        try call.database.read { s throws(XapiError) in
-            guard s.contains(t.host, host) else { throw .handleInvalid(class: "host", ref: host) }
-        }
-        if host != local { throw .noHostsAvailable }
+        let host: String
+        if let requested { host = requested } else { host = try HostSelection.choose(vm, in: s, t) }
+        try Placement.reserve(vm, on: host, in: &s, t)
+        guard let bridge = call.api.bridges.bridge(onHost: host, in: s, t) else { throw .hostOffline(host: host) }
+        return (host, bridge)
     }
 
     static func uuid(_ call: Call, _ vm: String) throws(XapiError) -> String {
@@ -32,20 +39,19 @@ enum Lifecycle {
 
     /// xapi's start: push the metadata, queue start and (unless paused) unpause on the VM's
     /// queue, wait for both, record where the VM runs, then refresh behind a barrier.
-    static func start(_ call: Call, operation: String, paused: Bool, force: Bool) async throws -> Value {
-        let bridge = try bridge(call)
+    static func start(_ call: Call, operation: String, on requested: String?, paused: Bool, force: Bool) async throws -> Value {
+        guard !call.api.bridges.all.isEmpty else { throw XapiError.notImplemented(call.message.wireName) }
         let t = call.tables
         let vm = try call.string("vm")
-        let host = call.api.localHost()
         try await call.withVMOperation(vm, operation) {
-            let (metadata, uuid) = try call.database.write { s throws(XapiError) in
-                try Placement.reserve(vm, on: host, in: &s, t)
+            let (metadata, uuid, host, bridge) = try call.database.write { s throws(XapiError) in
+                let (host, bridge) = try place(call, vm, on: requested, in: &s)
                 // A start clears what the previous run's guest agent reported.
                 if let guestMetrics = try s.get(t.vm, vm, .guestMetrics).stringValue, s.contains(t.vmGuestMetrics, guestMetrics) {
                     try s.delete(t.vmGuestMetrics, guestMetrics)
                 }
                 try s.update(t.vm, vm, .guestMetrics, .string(nullRef))
-                return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
+                return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "", host, bridge)
             }
             await bridge.waitUntilRunning()
             bridge.push(metadata)
@@ -61,15 +67,14 @@ enum Lifecycle {
                 try? call.database.write { s throws(XapiError) in try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t) }
                 throw error
             }
-            try setResidentHere(call, vm)
+            try setResident(call, vm, on: host)
             await bridge.refresh(vm: uuid)
         }
         return .emptyString
     }
 
-    static func setResidentHere(_ call: Call, _ vm: String) throws(XapiError) {
+    static func setResident(_ call: Call, _ vm: String, on host: String) throws(XapiError) {
         let t = call.tables
-        let host = call.api.localHost()
         try call.database.write { s throws(XapiError) in
             try s.update(t.vm, vm, .residentOn, .string(host))
             try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(nullRef))
@@ -79,10 +84,10 @@ enum Lifecycle {
     /// `clean` true: the guest must cooperate; false: the domain is destroyed; nil (`VM.shutdown`):
     /// clean with a timeout, falling back to hard.
     static func shutdown(_ call: Call, operation: String, clean: Bool?) async throws -> Value {
-        let bridge = try bridge(call)
         let t = call.tables
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
+            let bridge = try bridge(call, vm: vm)
             let (power, uuid, delay) = try call.database.read { s throws(XapiError) in
                 (try s.get(t.vm, vm, .powerState).stringValue ?? "", try s.get(t.vm, vm, .uuid).stringValue ?? "",
                  try s.get(t.vm, vm, .shutdownDelay).intValue ?? 0)
@@ -93,7 +98,7 @@ enum Lifecycle {
                     try discardSuspendImage(vm, in: &s, tables: t)
                     try PowerStates.forceReset(vm, to: "Halted", in: &s, tables: t)
                 }
-                try? await bridge.xenops.vm.remove(uuid)
+                for bridge in call.api.bridges.all { try? await bridge.xenops.vm.remove(uuid) }
                 return
             }
             // Push the metadata as it stands during the shutdown (see XenopsMetadata.build).
@@ -115,9 +120,9 @@ enum Lifecycle {
     }
 
     static func reboot(_ call: Call, operation: String, clean: Bool) async throws -> Value {
-        let bridge = try bridge(call)
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
+            let bridge = try bridge(call, vm: vm)
             let uuid = try uuid(call, vm)
             try await bridge.sync(bridge.xenops.vm.reboot(uuid, timeout: clean ? cleanTimeout : nil), xapiTask: call.task, vm: vm)
             await bridge.refresh(vm: uuid)
@@ -127,10 +132,10 @@ enum Lifecycle {
 
     /// The suspend image gets a VDI of the VM's memory size in its suspend SR (or the pool's).
     static let suspend: Handler = { call in
-        let bridge = try bridge(call)
         let t = call.tables
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, "suspend") {
+            let bridge = try bridge(call, vm: vm)
             let uuid = try call.database.write { s throws(XapiError) -> String in
                 let pool = s.refs(t.pool).first ?? nullRef
                 var sr = try s.get(t.vm, vm, .suspendSR).stringValue ?? nullRef
@@ -153,21 +158,21 @@ enum Lifecycle {
         return .emptyString
     }
 
-    static func resume(_ call: Call, operation: String, paused: Bool, force: Bool) async throws -> Value {
-        let bridge = try bridge(call)
+    static func resume(_ call: Call, operation: String, on requested: String?, paused: Bool, force: Bool) async throws -> Value {
+        guard !call.api.bridges.all.isEmpty else { throw XapiError.notImplemented(call.message.wireName) }
         let t = call.tables
         let vm = try call.string("vm")
-        let host = call.api.localHost()
         try await call.withVMOperation(vm, operation) {
-            let (metadata, uuid) = try call.database.write { s throws(XapiError) in
-                try Placement.reserve(vm, on: host, in: &s, t)
-                return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "")
+            let (metadata, uuid, host, bridge) = try call.database.write { s throws(XapiError) in
+                let (host, bridge) = try place(call, vm, on: requested, in: &s)
+                return (try XenopsMetadata.build(vm: vm, in: s, tables: t), try s.get(t.vm, vm, .uuid).stringValue ?? "", host, bridge)
             }
             await bridge.waitUntilRunning()
             // As xapi's resume: the VM's events are ignored from the push until it runs here;
             // leaving the suppression refreshes it behind a barrier.
             try await bridge.withSuppressed(vm: uuid) {
                 bridge.push(metadata)
+                await takeSuspendImage(uuid, to: bridge, from: call.api.bridges)
                 let resumeTask = bridge.xenops.vm.resume(uuid)
                 let unpauseTask = paused ? nil : bridge.xenops.vm.unpause(uuid)
                 do {
@@ -179,10 +184,22 @@ enum Lifecycle {
                     throw error
                 }
                 try call.database.write { s throws(XapiError) in try discardSuspendImage(vm, in: &s, tables: t) }
-                try setResidentHere(call, vm)
+                try setResident(call, vm, on: host)
             }
         }
         return .emptyString
+    }
+
+    /// A VM resumed on another host than the one that suspended it: the image is read from the
+    /// suspend disk, which both hosts see, and the old host's xenopsd forgets the VM.
+    private static func takeSuspendImage(_ uuid: String, to bridge: XenopsBridge, from bridges: HostBridges) async {
+        guard bridge.xenops.vm.suspendImage(uuid) == nil else { return }
+        for holder in bridges.all where holder !== bridge {
+            guard let image = holder.xenops.vm.suspendImage(uuid) else { continue }
+            bridge.xenops.vm.setSuspendImage(uuid, image)
+            try? await holder.xenops.vm.remove(uuid)
+            return
+        }
     }
 
     static func discardSuspendImage(_ vm: String, in s: inout DatabaseState, tables t: Tables) throws(XapiError) {
@@ -197,9 +214,9 @@ enum Lifecycle {
 
     /// An operation that is one xenops task followed by a barrier (pause, unpause).
     static func simple(_ call: Call, operation: String, _ queue: (Xenops, String) -> String) async throws -> Value {
-        let bridge = try bridge(call)
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
+            let bridge = try bridge(call, vm: vm)
             let uuid = try uuid(call, vm)
             try await bridge.sync(queue(bridge.xenops, uuid), xapiTask: call.task, vm: vm)
             await bridge.barrier(vm: uuid)
@@ -210,7 +227,7 @@ enum Lifecycle {
     /// A running VM's new dynamic range to Xenops (xapi_xenops.ml `set_memory_dynamic_range`),
     /// which moves the balloon target; the barrier brings the new target back through events.
     static func setMemoryDynamicRange(_ call: Call, vm: String) async throws {
-        let bridge = try bridge(call)
+        let bridge = try bridge(call, vm: vm)
         let t = call.tables
         let (uuid, min, max) = try call.database.read { s throws(XapiError) in
             (try s.get(t.vm, vm, .uuid).stringValue ?? "", try s.get(t.vm, vm, .memoryDynamicMin).intValue ?? 0,
@@ -224,11 +241,11 @@ enum Lifecycle {
     /// vCPUs plugged or unplugged in the running domain, then `VCPUs_at_startup` and the
     /// metrics' `VCPUs_number` follow. A count outside 1…`VCPUs_max` is xapi's INVALID_VALUE.
     static let setVCPUsLive: Handler = { call in
-        let bridge = try bridge(call)
         let t = call.tables
         let vm = try call.string("self")
         let count = try call.int("nvcpu")
         try await call.withVMOperation(vm, "changing_VCPUs_live") {
+            let bridge = try bridge(call, vm: vm)
             let (uuid, max) = try call.database.read { s throws(XapiError) in
                 (try s.get(t.vm, vm, .uuid).stringValue ?? "", try s.get(t.vm, vm, .vcpusMax).intValue ?? 0)
             }

@@ -15,7 +15,8 @@ enum Placement {
         try s.update(t.vm, vm, .scheduledToBeResidentOn, .string(nullRef))
     }
 
-    static func assertCanBootHere(_ vm: String, on host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) {
+    static func assertCanBootHere(_ vm: String, on host: String, memoryCheck: Bool = true, in s: DatabaseState,
+                                  _ t: Tables) throws(XapiError) {
         _ = try s.row(t.vm, vm)
         let metrics = try s.get(t.host, host, .metrics).stringValue ?? nullRef
         guard s.contains(t.hostMetrics, metrics), try s.get(t.hostMetrics, metrics, .live) == .bool(true) else { throw .hostNotLive }
@@ -26,7 +27,7 @@ enum Placement {
         if !isControlDomain, !(running && residentHere), !enabled { throw .hostDisabled(host: host) }
         try assertCanSeeSRs(vm, host, in: s, t)
         try assertCanSeeNetworks(vm, host, in: s, t)
-        try VMMemory.assertEnoughFreeMemory(vm, on: host, in: s, t)
+        if memoryCheck { try VMMemory.assertEnoughFreeMemory(vm, on: host, in: s, t) }
     }
 
     /// Every SR the VM's non-empty disks (and, suspended, its suspend image) live on has a plugged

@@ -74,11 +74,10 @@ enum VMMessages {
         },
 
         "start": { call in
-            try await Lifecycle.start(call, operation: "start", paused: try call.bool("start_paused"), force: try call.bool("force"))
+            try await Lifecycle.start(call, operation: "start", on: nil, paused: try call.bool("start_paused"), force: try call.bool("force"))
         },
         "start_on": { call in
-            try Lifecycle.assertLocalHost(call, try call.string("host"))
-            return try await Lifecycle.start(call, operation: "start_on", paused: try call.bool("start_paused"), force: try call.bool("force"))
+            try await Lifecycle.start(call, operation: "start_on", on: try call.string("host"), paused: try call.bool("start_paused"), force: try call.bool("force"))
         },
         "clean_shutdown": { call in try await Lifecycle.shutdown(call, operation: "clean_shutdown", clean: true) },
         "hard_shutdown": { call in try await Lifecycle.shutdown(call, operation: "hard_shutdown", clean: false) },
@@ -87,11 +86,10 @@ enum VMMessages {
         "hard_reboot": { call in try await Lifecycle.reboot(call, operation: "hard_reboot", clean: false) },
         "suspend": Lifecycle.suspend,
         "resume": { call in
-            try await Lifecycle.resume(call, operation: "resume", paused: try call.bool("start_paused"), force: try call.bool("force"))
+            try await Lifecycle.resume(call, operation: "resume", on: nil, paused: try call.bool("start_paused"), force: try call.bool("force"))
         },
         "resume_on": { call in
-            try Lifecycle.assertLocalHost(call, try call.string("host"))
-            return try await Lifecycle.resume(call, operation: "resume_on", paused: try call.bool("start_paused"), force: try call.bool("force"))
+            try await Lifecycle.resume(call, operation: "resume_on", on: try call.string("host"), paused: try call.bool("start_paused"), force: try call.bool("force"))
         },
         "pause": { call in try await Lifecycle.simple(call, operation: "pause") { $0.vm.pause($1) } },
         "unpause": { call in try await Lifecycle.simple(call, operation: "unpause") { $0.vm.unpause($1) } },

@@ -25,8 +25,7 @@ extension Call {
             }
         }
         // The whole call, barrier included, is foreground: other VMs' signals give way to it.
-        guard let bridge = api.bridge else { return try await body() }
-        return try await bridge.foreground(vm: uuid, body)
+        return try await api.bridges.foreground(vm: uuid, body)
     }
 
     /// Progress of this call's task (no-op for calls without one).

@@ -85,7 +85,7 @@ extension XenopsBridge {
         for console in existing { byProtocol[(try s.get(t.console, console, .protocol).stringValue) ?? ""] = console }
         let wanted = Set(consoles.map { $0.protocol == .rfb ? "rfb" : "vt100" })
         for (proto, console) in byProtocol where !wanted.contains(proto) { try s.delete(t.console, console) }
-        let host = XenAPI.localHost(in: s, tables: t)
+        let host = self.host(in: s) ?? nullRef
         let address = s.contains(t.host, host) ? (try s.get(t.host, host, .address).stringValue ?? "") : ""
         for proto in wanted.sorted() where byProtocol[proto] == nil {
             let uuid = Identifiers.uuid()
@@ -176,11 +176,12 @@ extension XenopsBridge {
     }
 
     /// xapi's gate for every update: only VMs resident on this host are synchronised. A start
-    /// sets `resident_on` before its final refresh, so nothing is lost.
+    /// sets `resident_on` before its final refresh, so nothing is lost; a VM migrating here is
+    /// ignored until its `resident_on` moves, and one that left is no longer this loop's.
     func isResidentHere(_ uuid: String, in s: DatabaseState) -> Bool {
         let t = tables
-        guard let vm = try? s.ref(uuid: uuid, in: t.vm) else { return false }
-        return (try? s.get(t.vm, vm, .residentOn).stringValue) == XenAPI.localHost(in: s, tables: t)
+        guard let vm = try? s.ref(uuid: uuid, in: t.vm), let host = host(in: s) else { return false }
+        return (try? s.get(t.vm, vm, .residentOn).stringValue) == host
     }
 
     /// The VBD whose `userdevice` is the device's disk number (xapi matches name or number).

@@ -33,7 +33,10 @@ extension XenopsBridge {
                 return Array(vms)
             }
             for vm in changed { syncMetadata(vm) }
-            _ = await database.waitForChange(session: "", subscription: subscription, after: scanned, deadline: nil)
+            // Anything but a change means the database's waits are closed (shutdown): asking
+            // again would answer at once, a loop that would take a core until cancellation.
+            guard await database.waitForChange(session: "", subscription: subscription, after: scanned, deadline: nil) == .changed
+            else { return }
         }
     }
 

@@ -30,7 +30,9 @@ extension XenopsBridge {
     func resyncAfterRestart() {
         let t = tables
         database.write { s in
-            for (vm, row) in s.rows(t.vm) {
+            guard let host = host(in: s) else { return }
+            for vm in (try? s.get(t.host, host, .residentVMs).refList) ?? [] {
+                guard let row = try? s.row(t.vm, vm) else { continue }
                 let state = row.fields[t.vm[.powerState]].stringValue ?? "Halted"
                 let controlDomain = row.fields[t.vm[.isControlDomain]].boolValue ?? false
                 guard !controlDomain, state == "Running" || state == "Paused" else { continue }

@@ -22,6 +22,12 @@ public final class XenopsBridge: Sendable {
     }
 
     public let xenops: Xenops
+    /// The uuid of the host whose xenopsd this is (its inventory's `INSTALLATION_UUID`).
+    public let hostUUID: String
+    /// The first simulated host stands for the pool's master when the database has no host of
+    /// its uuid (a database made before hosts had identities, or a test's own pool).
+    let standsForMaster: Bool
+    let xenstoreSocket: String?
     let database: Database
     let tables: Tables
     let tasks: TaskManager
@@ -38,8 +44,12 @@ public final class XenopsBridge: Sendable {
     /// VMs whose updates the events loop ignores while an operation holds them.
     let suppression = EventSuppression()
 
-    init(xenops: Xenops, database: Database, tables: Tables, tasks: TaskManager, mode: LoopMode, workers: Int, logger: Logger) {
+    init(xenops: Xenops, hostUUID: String, standsForMaster: Bool, xenstoreSocket: String? = nil, database: Database, tables: Tables,
+         tasks: TaskManager, mode: LoopMode, workers: Int, logger: Logger) {
         self.xenops = xenops
+        self.xenstoreSocket = xenstoreSocket
+        self.hostUUID = hostUUID
+        self.standsForMaster = standsForMaster
         self.database = database
         self.tables = tables
         self.tasks = tasks
@@ -166,6 +176,14 @@ public final class XenopsBridge: Sendable {
         logger.debug("re-enabled xenops events on VM; refreshing VM", metadata: ["vm": "\(uuid)"])
         await refresh(vm: uuid)
         suppression.lifted(uuid)
+    }
+
+    /// The host this xenopsd runs on, as the database names it (nil before its row exists).
+    func host(in s: DatabaseState) -> String? {
+        if let ref = try? s.ref(uuid: hostUUID, in: tables.host) { return ref }
+        guard standsForMaster else { return nil }
+        let master = XenAPI.localHost(in: s, tables: tables)
+        return s.contains(tables.host, master) ? master : nil
     }
 
     /// Xenops' diagnostics document, with the VMs whose events are suppressed now and their

@@ -41,6 +41,7 @@ public enum XapiError: Error, Sendable, Hashable {
     case srFull(requested: Int64, maximum: Int64)
     case vmRequiresSR(vm: String, sr: String)
     case hostNotLive
+    case hostOffline(host: String)
     case noHostsAvailable
     case onlyRevertSnapshot
     case vmIsImmobile(vm: String)
@@ -153,6 +154,7 @@ public enum XapiError: Error, Sendable, Hashable {
         case .srFull(let r, let m): ["SR_FULL", String(r), String(m)]
         case .vmRequiresSR(let vm, let sr): ["VM_REQUIRES_SR", vm, sr]
         case .hostNotLive: ["HOST_NOT_LIVE"]
+        case .hostOffline(let host): ["HOST_OFFLINE", host]
         case .noHostsAvailable: ["NO_HOSTS_AVAILABLE"]
         case .onlyRevertSnapshot: ["REVERT_ONLY_ALLOWED_ON_SNAPSHOT"]
         case .vmIsImmobile(let vm): ["VM_IS_IMMOBILE", vm]

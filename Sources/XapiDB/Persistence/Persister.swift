@@ -34,13 +34,22 @@ public final class Persister: Sendable {
             let batch = database.takeDirtyBatch()
             if !batch.isEmpty {
                 do {
-                    try await store.save(batch)
+                    // In a task of its own, so that the service group cancelling this one (a
+                    // listener that failed to bind) does not fail every save and spin this loop:
+                    // the batch is written whatever happens around it.
+                    let store = store
+                    try await Task { try await store.save(batch) }.value
                     failures = 0
                 } catch {
                     failures += 1
                     logger.error("persisting a batch failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
                     database.requeue(batch)
-                    try? await database.clock.sleep(for: .milliseconds(min(1000, 10 << min(failures, 6))))
+                    do {
+                        try await database.clock.sleep(for: .milliseconds(min(1000, 10 << min(failures, 6))))
+                    } catch {
+                        // Cancelled: retrying at once would spin; what is unsaved stays unacknowledged.
+                        break
+                    }
                     continue
                 }
             }
