@@ -102,14 +102,15 @@ final class Dom0Backends: Sendable {
             dispatch("\(base)/state")
         }
         guard let frontend = try? xs.read("\(base)/frontend") else { return }
-        let hotplugNode: String
-        if kind == "vif" {
-            guard let vmPath = try? xs.read("/local/domain/\(frontendDomid)/vm") else { return }
+        // As the vif script does, the node's path is worked out each time the script runs: the
+        // domain's VM may have been renamed since (a migration moves its domain aside).
+        var hotplugNode: String {
+            guard kind == "vif" else { return "\(base)/hotplug-status" }
+            let vmPath = (try? xs.read("/local/domain/\(frontendDomid)/vm")) ?? ""
             let uuid = vmPath.split(separator: "/").last.map(String.init) ?? ""
-            hotplugNode = "/xapi/\(uuid)/hotplug/\(frontendDomid)/vif/\(devid)/hotplug"
-        } else {
-            hotplugNode = "\(base)/hotplug-status"
+            return "/xapi/\(uuid)/hotplug/\(frontendDomid)/vif/\(devid)/hotplug"
         }
+        if kind == "vif", (try? xs.read("/local/domain/\(frontendDomid)/vm")) == nil { return }
         do {
             // The hotplug script's "add", then the driver waits for its frontend.
             try await pause()

@@ -53,7 +53,8 @@ final class SimulatedGuest: Sendable {
         state = Mutex(State(settings: settings))
     }
 
-    func start() {
+    /// `resumed`: the guest carries on from a saved image, so its agent reports at once.
+    func start(resumed: Bool = false) {
         let frontends = Task { await self.runFrontendDriver() }
         let control = Task { await self.runShutdownHandler() }
         let balloon = Task { await self.runBalloonDriver() }
@@ -62,7 +63,9 @@ final class SimulatedGuest: Sendable {
             state.tasks += [frontends, control, balloon, addresses]
             return state.settings
         }
-        if agentSettings.agentEnabled { startAgent(schedule: agentSettings.agentSchedule, bootDelay: configuration.guestBootDelay) }
+        if agentSettings.agentEnabled {
+            startAgent(schedule: agentSettings.agentSchedule, bootDelay: resumed ? .zero : configuration.guestBootDelay)
+        }
     }
 
     /// The domain stopped: every actor ends and the connection closes.

@@ -65,6 +65,9 @@ public final class SimulatedHypervisor: Hypervisor {
         var shutdown = false
         var reason: ShutdownReason?
         var booted = false
+        /// Loaded from a saved image (a resume, a migration's arrival): the guest carries on
+        /// where it stopped, its agent rewriting its keys at once rather than after a boot.
+        var restored = false
 
         var info: DomainInfo {
             DomainInfo(domid: domid, uuid: uuid, hvm: hvm, built: built, paused: paused, shutdown: shutdown,
@@ -150,16 +153,17 @@ public final class SimulatedHypervisor: Hypervisor {
     }
 
     public func unpause(_ domid: UInt32) throws(XenopsError) {
-        var boot: (String, UInt32)?
+        var boot: (String, UInt32, Bool)?
         try modify(domid) { domain throws(XenopsError) in
             guard domain.built else { throw .domainNotBuilt }
             domain.paused = false
             if !domain.booted && !domain.shutdown {
                 domain.booted = true
-                boot = (domain.uuid, domain.domid)
+                boot = (domain.uuid, domain.domid, domain.restored)
+                domain.restored = false
             }
         }
-        if let (uuid, domid) = boot { startGuest(uuid: uuid, domid: domid) }
+        if let (uuid, domid, resumed) = boot { startGuest(uuid: uuid, domid: domid, resumed: resumed) }
     }
 
     /// The guest's balloon driver gave memory back or took more: the domain's allocation moves,
@@ -235,6 +239,18 @@ public final class SimulatedHypervisor: Hypervisor {
             domain.built = true
             // The guest resumes where it stopped rather than booting again.
             domain.booted = false
+            domain.restored = true
+        }
+    }
+
+    public func rename(_ domid: UInt32, uuid: String) throws(XenopsError) {
+        try state.withLock { state throws(XenopsError) in
+            guard var domain = state.domains[domid] else { throw .doesNotExist(kind: "domain", id: String(domid)) }
+            if state.byUUID[domain.uuid] == domid { state.byUUID[domain.uuid] = nil }
+            domain.uuid = uuid
+            state.domains[domid] = domain
+            state.byUUID[uuid] = domid
+            state.changes.record(domid)
         }
     }
 
@@ -283,7 +299,7 @@ public final class SimulatedHypervisor: Hypervisor {
         state.settings[uuid] ?? GuestSettings(agentEnabled: configuration.agentEnabled, agentSchedule: configuration.agentSchedule)
     }
 
-    private func startGuest(uuid: String, domid: UInt32) {
+    private func startGuest(uuid: String, domid: UInt32, resumed: Bool) {
         let guest = state.withLock { state -> SimulatedGuest in
             let guest = SimulatedGuest(
                 domid: domid, uuid: uuid, settings: settings(for: uuid, state), hypervisor: self,
@@ -291,7 +307,7 @@ public final class SimulatedHypervisor: Hypervisor {
             state.guests[domid] = guest
             return guest
         }
-        guest.start()
+        guest.start(resumed: resumed)
     }
 
     private func stopGuest(_ domid: UInt32) {

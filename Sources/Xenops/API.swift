@@ -65,6 +65,11 @@ public struct VMOperations: Sendable {
         engine.queue(.vmResume(id), dbg: dbg)
     }
 
+    /// `VM.migrate`: a live migration to the xenopsd of another host (or of this one).
+    public func migrate(_ id: String, to destination: Xenops, dbg: String = "VM.migrate") -> String {
+        engine.queue(.vmMigrate(id, MigrationTarget(destination)), dbg: dbg)
+    }
+
     /// The single steps of a start, as xenopsd exposes them: an empty paused domain…
     public func create(_ id: String, dbg: String = "VM.create") -> String {
         engine.queue(.atomic(.vmCreate(id)), dbg: dbg)

@@ -66,7 +66,7 @@ public final class Xenops: Service {
         backend = DomainBackend(hypervisor: self.hypervisor, store: store, metadata: metadata,
                                 configuration: configuration, clock: clock, logger: logger)
         watcher = XenstoreWatcher(store: store, hypervisor: self.hypervisor, metadata: metadata, backend: backend,
-                                  internalUpdates: internalUpdates, logger: logger)
+                                  internalUpdates: internalUpdates, updates: table, logger: logger)
         let engine = Engine(metadata: metadata, backend: backend, tasks: tasks, updates: table, scheduler: scheduler,
                             configuration: configuration, clock: clock, priority: priority, logger: logger)
         self.engine = engine

@@ -132,7 +132,10 @@ struct ServeCommand: AsyncParsableCommand {
         xenopsConfiguration.minimumRebootDelay = .zero
         var timings: SimulatedHypervisor.Configuration
         switch simulation {
-        case "realistic": timings = .realistic
+        case "realistic":
+            timings = .realistic
+            // A 10 GbE migration network moves about a GiB a second.
+            xenopsConfiguration.migrationBandwidth = 1 << 30
         case "instant":
             timings = .init()
             // Hosts go down as soon as a reboot or shutdown is accepted.

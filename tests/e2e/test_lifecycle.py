@@ -32,7 +32,7 @@ RUNNING_OPS = {"clean_reboot", "clean_shutdown", "hard_reboot", "hard_shutdown",
                "changing_dynamic_range", "changing_VCPUs_live"}
 # Operations xapi would offer that this server does not implement yet (migration, HTTP export,
 # checkpoints): allowed_operations must not offer them (issue 20).
-NOT_OFFERED = {"pool_migrate", "migrate_send", "export", "metadata_export", "checkpoint"}
+NOT_OFFERED = {"migrate_send", "export", "metadata_export", "checkpoint"}
 
 
 def test_power_cycle_with_states_operations_and_domids(fast):

@@ -6,7 +6,7 @@ import Xenops
 enum VMMessages {
     static let table = ClassHandlers("VM", foreground: [
         "start", "start_on", "clean_shutdown", "hard_shutdown", "shutdown", "clean_reboot", "hard_reboot",
-        "suspend", "resume", "resume_on", "pause", "unpause", "power_state_reset",
+        "suspend", "resume", "resume_on", "pause", "unpause", "power_state_reset", "pool_migrate",
     ], [
         "create": VMHandlers.create,
         "destroy": VMHandlers.destroy,
@@ -94,6 +94,7 @@ enum VMMessages {
         "pause": { call in try await Lifecycle.simple(call, operation: "pause") { $0.vm.pause($1) } },
         "unpause": { call in try await Lifecycle.simple(call, operation: "unpause") { $0.vm.unpause($1) } },
         "power_state_reset": Lifecycle.powerStateReset,
+        "pool_migrate": PoolMigration.poolMigrate,
         "set_VCPUs_number_live": Lifecycle.setVCPUsLive,
 
         "set_memory_limits": VMMemory.setLimits,

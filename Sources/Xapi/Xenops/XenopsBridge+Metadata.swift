@@ -10,6 +10,11 @@ extension XenopsBridge {
         _ = xenops.vm.importMetadata(metadata)
     }
 
+    /// The VM's metadata left this xenopsd (a migration away): the next push here is not a repeat.
+    func forgetPushed(_ uuid: String) {
+        _ = pushed.withLock { $0.removeValue(forKey: uuid) }
+    }
+
     /// xapi's `events_from_xapi`: a change to a running VM's record (its actions after
     /// shutdown, its devices…) is pushed to Xenops, so the next guest-initiated shutdown or
     /// reboot follows the configuration the database shows.

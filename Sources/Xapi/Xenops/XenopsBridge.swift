@@ -43,6 +43,9 @@ public final class XenopsBridge: Sendable {
     let pushed = Mutex<[String: VMMetadata]>([:])
     /// VMs whose updates the events loop ignores while an operation holds them.
     let suppression = EventSuppression()
+    /// How many suppressions were lifted (each with its refresh and barrier) and how many
+    /// updates they made the loop ignore, for `GET /diagnostics`.
+    let suppressionCounts = Mutex<(lifts: Int, ignored: Int)>((0, 0))
 
     init(xenops: Xenops, hostUUID: String, standsForMaster: Bool, xenstoreSocket: String? = nil, database: Database, tables: Tables,
          tasks: TaskManager, mode: LoopMode, workers: Int, logger: Logger) {
@@ -175,6 +178,7 @@ public final class XenopsBridge: Sendable {
         guard await suppression.leave(uuid) else { return }
         logger.debug("re-enabled xenops events on VM; refreshing VM", metadata: ["vm": "\(uuid)"])
         await refresh(vm: uuid)
+        suppressionCounts.withLock { $0.lifts += 1 }
         suppression.lifted(uuid)
     }
 
@@ -194,12 +198,16 @@ public final class XenopsBridge: Sendable {
         }
         let document = xenops.diagnostics()
         guard case .object(let members) = document else { return document }
-        return .object(members + [.init("suppressed_vms", .array(held))])
+        let counts = suppressionCounts.withLock { $0 }
+        return .object(members + [.init("suppressed_vms", .array(held)),
+                                  .init("suppression", .object([.init("lifts", .int(counts.lifts)),
+                                                                .init("ignored_updates", .int(counts.ignored))]))])
     }
 
     /// Whether an update for `uuid` is dropped (the log line is xapi's).
     func ignoresUpdates(of uuid: String) -> Bool {
         guard suppression.isSuppressed(uuid) else { return false }
+        suppressionCounts.withLock { $0.ignored += 1 }
         logger.debug("xenopsd event: ignoring event for VM (VM migrating away)", metadata: ["vm": "\(uuid)"])
         return true
     }

@@ -30,7 +30,7 @@ final class DomainBackend: Sendable {
     let clock: any ServerClock
     let logger: Logger
     let waiter: XenstoreWaiter
-    private let extras = Mutex([String: VMExtra]())
+    let extras = Mutex([String: VMExtra]())
 
     init(hypervisor: any Hypervisor, store: XenstoreDaemon, metadata: MetadataStore,
          configuration: XenopsConfiguration, clock: any ServerClock, logger: Logger) {
@@ -97,7 +97,7 @@ final class DomainBackend: Sendable {
         return domain
     }
 
-    private func transaction(_ what: String, _ body: (XenstoreTransaction) throws -> Void) throws(XenopsError) {
+    func transaction(_ what: String, _ body: (XenstoreTransaction) throws -> Void) throws(XenopsError) {
         do {
             try xs.transaction(body)
         } catch {

@@ -78,6 +78,9 @@ public protocol Hypervisor: Sendable {
     func restore(_ domid: UInt32, from image: SuspendImage) throws(XenopsError)
     /// Brings a domain that shut down for soft reset back to life.
     func softReset(_ domid: UInt32) throws(XenopsError)
+    /// Gives the domain another VM handle (libxc's `domain_sethandle`, what a migration's
+    /// `VM_rename` does to the domain it moves aside or takes in).
+    func rename(_ domid: UInt32, uuid: String) throws(XenopsError)
     func domainInfo(_ domid: UInt32) -> DomainInfo?
     /// The domain of VM `uuid`, if one exists (a real implementation lists and matches handles).
     func domainInfo(uuid: String) -> DomainInfo?

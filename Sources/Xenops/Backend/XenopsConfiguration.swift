@@ -29,6 +29,16 @@ public struct XenopsConfiguration: Sendable {
     public var finishedTaskLimit = 10_000
     /// The most barriers the external Updates table keeps at once.
     public var barrierLimit = 4096
+    /// How fast a live migration copies a guest's memory to the other host, in bytes per
+    /// second; nil copies at once (the instant simulation).
+    public var migrationBandwidth: Int64? = nil
+    /// A migration's copy stops iterating once a round has no more than this to send; the
+    /// rest goes in the final round, with the guest suspended.
+    public var migrationFinalRoundBytes: Int64 = 64 << 20
+    /// How much of what a round sent the guest dirties again meanwhile (xenguest iterates
+    /// while that shrinks); at most `migrationMaxRounds` live rounds.
+    public var migrationDirtyFraction = 0.2
+    public var migrationMaxRounds = 5
 
     public init() {}
 }

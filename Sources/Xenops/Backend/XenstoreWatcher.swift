@@ -15,7 +15,10 @@ import Xenstore
 ///   `Updates` table, which the internal event loop turns into `*_check_state` operations.
 ///
 /// Deliberate difference: `data/updated` is also watched, so a guest agent's report reaches
-/// xapi as a VM change at once (xenopsd would only pick it up at the next stat).
+/// xapi as a VM change at once (xenopsd would only pick it up at the next stat): it is signalled
+/// on the external table straight away, as well as checked on the VM's queue as any change is,
+/// so a report made while that queue is busy (a migration, a long clean shutdown) is not held
+/// behind the operation. A VM migrating away is exactly where xapi must then ignore it.
 final class XenstoreWatcher: Sendable {
     /// Per-domain watch paths (xenops_server_xen.ml, `interesting_paths_for_domain`, plus `data/updated`).
     static func domainPaths(_ domid: UInt32, uuid: String) -> [String] {
@@ -70,10 +73,13 @@ final class XenstoreWatcher: Sendable {
     private let metadata: MetadataStore
     private let backend: DomainBackend
     let internalUpdates: Updates
+    /// The table xapi reads, for guest agents' reports.
+    private let updates: Updates
     private let logger: Logger
 
     init(store: XenstoreDaemon, hypervisor: any Hypervisor, metadata: MetadataStore, backend: DomainBackend,
-         internalUpdates: Updates, logger: Logger) {
+         internalUpdates: Updates, updates: Updates, logger: Logger) {
+        self.updates = updates
         xs = store.connect(domid: 0)
         self.hypervisor = hypervisor
         self.metadata = metadata
@@ -221,6 +227,7 @@ final class XenstoreWatcher: Sendable {
         } else if parts.count >= 3, parts[0] == "local", parts[1] == "domain" {
             if let domid = UInt32(parts[2]), let uuid = uuid(of: domid) {
                 internalUpdates.add(.vm(uuid))
+                if parts.count == 5, parts[3] == "data", parts[4] == "updated", metadata.exists(uuid) { updates.add(.vm(uuid)) }
             } else {
                 logger.trace("ignoring watch on shut-down domain", metadata: ["path": "\(path)"])
             }
@@ -231,8 +238,11 @@ final class XenstoreWatcher: Sendable {
         }
     }
 
+    /// The VM a watched domain belongs to now: its handle, as xenopsd reads it for each event
+    /// (a migration renames the domain it moves aside and the one it takes in).
     private func uuid(of domid: UInt32) -> String? {
-        state.withLock { $0.domains[domid]?.uuid }
+        guard state.withLock({ $0.domains[domid] != nil }) else { return nil }
+        return hypervisor.domainInfo(domid)?.uuid
     }
 
     private func fireDevice(domid: UInt32, kind: String, devid: String) {

@@ -98,7 +98,7 @@ extension Engine {
         case .vifHotunplug(let id, let force):
             return [.vifUnplug(id, force: force), .vifSetActive(id, false)]
 
-        case .vmCheckState, .vbdCheckState, .vifCheckState, .pciCheckState, .atomic:
+        case .vmCheckState, .vbdCheckState, .vifCheckState, .pciCheckState, .vmMigrate, .vmReceiveMemory, .atomic:
             return []
         }
     }

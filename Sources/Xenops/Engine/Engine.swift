@@ -128,7 +128,7 @@ final class Engine: Sendable {
         let (vm, expected): (String, [PowerState])
         switch operation {
         case .vmStart(let id, _): (vm, expected) = (id, [.halted])
-        case .vmReboot(let id, _): (vm, expected) = (id, [.running, .paused])
+        case .vmReboot(let id, _), .vmMigrate(let id, _): (vm, expected) = (id, [.running, .paused])
         case .vmResume(let id): (vm, expected) = (id, [.suspended, .halted])
         default: return
         }
@@ -158,6 +158,10 @@ final class Engine: Sendable {
             try await performAtomics(try atomics(of: operation), task: task)
         case .vmCheckState(let id):
             try await checkVM(id, task: task)
+        case .vmMigrate(let id, let target):
+            try await migrate(id, to: target, task: task)
+        case .vmReceiveMemory(let id, let finalID, let channel):
+            try await receiveMemory(id, finalID: finalID, channel: channel, task: task)
         case .vbdCheckState(let id):
             let vm = try metadata.vm(id.vm)
             let vbd: VBDConfig = try metadata.device(id)
@@ -386,6 +390,11 @@ final class Engine: Sendable {
             try backend.softReset(try metadata.vm(id))
         case .vmRemove(let id):
             try remove(id)
+        case .vmRename(let from, let to, _):
+            try metadata.rename(from, to: to)
+            try backend.rename(from, to: to)
+            updates.remove(.vm(from))
+            signalVM(to)
         }
     }
 
@@ -495,8 +504,11 @@ final class Engine: Sendable {
         case .vmCheckState, .vbdCheckState, .vifCheckState, .pciCheckState:
             return
         case .vmStart(let id, _), .vmPoweroff(let id, _), .vmReboot(let id, _), .vmShutdown(let id, _),
-             .vmSuspend(let id), .vmResume(let id), .vmRestoreDevices(let id):
+             .vmSuspend(let id), .vmResume(let id), .vmRestoreDevices(let id), .vmMigrate(let id, _):
             try await immediate(.vmCheckState(id), dbg: dbg)
+        case .vmReceiveMemory:
+            // receiveMemory destroys what it made itself.
+            return
         case .vbdHotplug(let id), .vbdHotunplug(let id, _):
             try await immediate(.vbdCheckState(id), dbg: dbg)
         case .vifHotplug(let id), .vifHotunplug(let id, _):
@@ -517,7 +529,7 @@ final class Engine: Sendable {
             try await immediate(.pciCheckState(id), dbg: dbg)
         case .vgpuSetActive(let id, _):
             try await immediate(.vmCheckState(id.vm), dbg: dbg)
-        case .vmRemove:
+        case .vmRemove, .vmRename:
             return
         case .vmCreate(let id), .vmBuild(let id, _), .vmCreateDeviceModel(let id, _), .vmDestroyDeviceModel(let id),
              .vmDestroy(let id), .vmPause(let id), .vmUnpause(let id), .vmSetVcpus(let id, _), .vmSetMemoryDynamicRange(let id, _, _),

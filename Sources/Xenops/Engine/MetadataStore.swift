@@ -57,6 +57,13 @@ final class MetadataStore: Sendable {
             pcis: record.list(PCIConfig.self), vgpus: record.list(VGPUConfig.self))
     }
 
+    /// `VM_rename` in xenopsd's database: the VM and its devices under `to`.
+    func rename(_ from: String, to: String) throws(XenopsError) {
+        let metadata = try metadata(from)
+        state.withLock { $0[from] = nil }
+        importMetadata(metadata.renamed(to: to))
+    }
+
     func vmIDs() -> [String] { state.withLock { Array($0.keys) }.sorted() }
 
     func remove(_ id: String) { state.withLock { _ = $0.removeValue(forKey: id) } }

@@ -19,13 +19,18 @@ public enum Operation: Sendable, Hashable {
     case vbdHotunplug(DeviceID, force: Bool)
     case vifHotplug(DeviceID)
     case vifHotunplug(DeviceID, force: Bool)
+    /// xenopsd's `VM_migrate`, on the source.
+    case vmMigrate(String, MigrationTarget)
+    /// xenopsd's `VM_receive_memory`, on the destination: the temporary id and the final one.
+    case vmReceiveMemory(String, finalID: String, MigrationChannel)
     case atomic(Atomic)
 
     /// The VM whose queue it goes to.
     var vm: String {
         switch self {
         case .vmStart(let id, _), .vmPoweroff(let id, _), .vmShutdown(let id, _), .vmReboot(let id, _),
-             .vmSuspend(let id), .vmResume(let id), .vmRestoreDevices(let id), .vmCheckState(let id):
+             .vmSuspend(let id), .vmResume(let id), .vmRestoreDevices(let id), .vmCheckState(let id),
+             .vmMigrate(let id, _), .vmReceiveMemory(let id, _, _):
             id
         case .vbdCheckState(let id), .vifCheckState(let id), .pciCheckState(let id), .vbdHotplug(let id),
              .vbdHotunplug(let id, _), .vifHotplug(let id), .vifHotunplug(let id, _):
@@ -61,6 +66,14 @@ public enum Operation: Sendable, Hashable {
         case .vbdHotunplug(let id, let force): .array([.string("VBD_hotunplug"), .array([id.json, .bool(force)])])
         case .vifHotplug(let id): .array([.string("VIF_hotplug"), id.json])
         case .vifHotunplug(let id, let force): .array([.string("VIF_hotunplug"), .array([id.json, .bool(force)])])
+        case .vmMigrate(let id, _):
+            .array([.string("VM_migrate"), .object([
+                .init("vmm_id", .string(id)),
+                .init("vmm_tmp_src_id", .string(Engine.temporaryID(id, destination: false))),
+                .init("vmm_tmp_dest_id", .string(Engine.temporaryID(id, destination: true))),
+            ])])
+        case .vmReceiveMemory(let id, let final, _):
+            .array([.string("VM_receive_memory"), .object([.init("vmr_id", .string(id)), .init("vmr_final_id", .string(final))])])
         case .atomic(let atomic): .array([.string("Atomic"), atomic.json])
         }
     }
@@ -85,6 +98,8 @@ public indirect enum Atomic: Sendable, Hashable {
     case vmDelay(String, seconds: Double)
     case vmSoftreboot(String)
     case vmRemove(String)
+    /// xenopsd's `VM_rename`: the VM, its devices and its domain under another id.
+    case vmRename(String, String, RenameWhen)
     case vbdSetActive(DeviceID, Bool)
     case vbdPlug(DeviceID)
     case vbdUnplug(DeviceID, force: Bool)
@@ -114,7 +129,7 @@ public indirect enum Atomic: Sendable, Hashable {
         case .vmCreate(let id), .vmBuild(let id, _), .vmCreateDeviceModel(let id, _), .vmDestroyDeviceModel(let id),
              .vmDestroy(let id), .vmPause(let id), .vmUnpause(let id), .vmSetVcpus(let id, _), .vmSetMemoryDynamicRange(let id, _, _),
              .vmSetDomainActionRequest(let id, _), .vmShutdownDomain(let id, _, _), .vmSave(let id), .vmRestore(let id),
-             .vmDelay(let id, _), .vmSoftreboot(let id), .vmRemove(let id):
+             .vmDelay(let id, _), .vmSoftreboot(let id), .vmRemove(let id), .vmRename(let id, _, _):
             id
         case .vbdSetActive(let id, _), .vbdPlug(let id), .vbdUnplug(let id, _), .vbdInsert(let id, _), .vbdEject(let id),
              .vifSetActive(let id, _), .vifPlug(let id), .vifUnplug(let id, _), .vifSetIPConfiguration(let id, _, _),
@@ -156,6 +171,7 @@ public indirect enum Atomic: Sendable, Hashable {
         case .vmDelay(let id, let seconds): tag("VM_delay", .array([.string(id), .double(seconds)]))
         case .vmSoftreboot(let id): tag("VM_softreboot", .string(id))
         case .vmRemove(let id): tag("VM_remove", .string(id))
+        case .vmRename(let from, let to, let when): tag("VM_rename", .array([.string(from), .string(to), .string(when.rawValue)]))
         case .vbdSetActive(let id, let on): tag("VBD_set_active", .array([id.json, .bool(on)]))
         case .vbdPlug(let id): tag("VBD_plug", id.json)
         case .vbdUnplug(let id, let force): tag("VBD_unplug", .array([id.json, .bool(force)]))

@@ -222,4 +222,16 @@ public struct VMMetadata: Sendable, Hashable {
         self.pcis = pcis
         self.vgpus = vgpus
     }
+
+    /// The same VM and devices under another id (what xenopsd's migration does to the exported
+    /// metadata, replacing the uuid with the destination's temporary one).
+    public func renamed(to id: String) -> VMMetadata {
+        var copy = self
+        copy.vm.id = id
+        for i in copy.vbds.indices { copy.vbds[i].id = DeviceID(vm: id, device: copy.vbds[i].id.device) }
+        for i in copy.vifs.indices { copy.vifs[i].id = DeviceID(vm: id, device: copy.vifs[i].id.device) }
+        for i in copy.pcis.indices { copy.pcis[i].id = DeviceID(vm: id, device: copy.pcis[i].id.device) }
+        for i in copy.vgpus.indices { copy.vgpus[i].id = DeviceID(vm: id, device: copy.vgpus[i].id.device) }
+        return copy
+    }
 }
