@@ -198,3 +198,51 @@ def test_a_guest_write_on_the_source_during_the_window_is_ignored_and_on_the_des
     finally:
         srv.stop()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_evacuating_a_host_of_twenty_vms_moves_them_all_and_it_reboots_and_takes_them_back(pool):
+    """XenCenter's maintenance mode: disable, evacuate (VM.pool_migrate in batches), reboot;
+    the host comes back and VMs migrate back to it."""
+    s = pool.session()
+    x = s.xenapi
+    hosts = sorted(x.host.get_all())
+    host = hosts[1]
+    vms = ordinary_vms(s)[:20]
+    for vm in vms:
+        if x.VM.get_power_state(vm) != "Halted":
+            x.VM.hard_shutdown(vm)
+        x.VM.start_on(vm, host, False, False)
+    assert x.host.get_vms_which_prevent_evacuation(host) == {}
+    x.host.assert_can_evacuate(host)
+    watcher = Watcher(pool, ["vm"])
+    try:
+        x.host.disable(host)
+        task = x.Async.host.evacuate(host, "OpaqueRef:NULL", "4")
+        assert wait_for(x, ["task/%s" % task], lambda: x.task.get_status(task) != "pending", timeout=120)
+        assert x.task.get_status(task) == "success", x.task.get_error_info(task)
+        assert float(x.task.get_progress(task)) == 1.0
+    finally:
+        watcher.stop()
+    assert x.host.get_resident_VMs(host) == [x.host.get_control_domain(host)]
+    for vm in vms:
+        assert x.VM.get_power_state(vm) == "Running" and x.VM.get_resident_on(vm) in (hosts[0], hosts[2])
+    assert all(snapshot["power_state"] != "Halted" for _, _, snapshot in watcher.snapshots
+               if snapshot.get("uuid") in {x.VM.get_uuid(vm) for vm in vms})
+    metrics = x.host.get_metrics(host)
+    x.host.reboot(host)
+    assert wait_for(x, ["host", "host_metrics"], lambda: x.host.get_enabled(host) and x.host_metrics.get_live(metrics)
+                    and not x.host.get_current_operations(host), timeout=60)
+    for vm in vms[:5]:
+        x.VM.pool_migrate(vm, host, {})
+        assert x.VM.get_resident_on(vm) == host and x.VM.get_power_state(vm) == "Running"
+    # With every other host disabled, nothing can leave.
+    for other in (hosts[0], hosts[2]):
+        x.host.disable(other)
+    try:
+        blockers = x.host.get_vms_which_prevent_evacuation(host)
+        assert set(blockers) == set(vms[:5]) and all(v[0] == "NO_HOSTS_AVAILABLE" for v in blockers.values())
+    finally:
+        for other in (hosts[0], hosts[2]):
+            x.host.enable(other)
+    for vm in vms:
+        x.VM.hard_shutdown(vm)

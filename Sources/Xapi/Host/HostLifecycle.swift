@@ -4,8 +4,8 @@ import Timing
 import XapiDB
 
 /// A host's life as xen-api ocaml/xapi/xapi_host.ml and message_forwarding.ml run it: disabled
-/// and enabled by request, evacuated (onto the pool's other enabled hosts; this server's pool has
-/// one), rebooted or shut down once disabled, its toolstack restarted; its plugins called.
+/// and enabled by request, evacuated onto the pool's other enabled hosts, rebooted or shut down
+/// once disabled, its toolstack restarted; its plugins called.
 extension HostHandlers {
     static let lifecycle = ClassHandlers("host", [
         "disable": disable,
@@ -45,16 +45,6 @@ extension HostHandlers {
         return .emptyString
     }
 
-    /// xapi_host.ml `compute_evacuation_plan_no_wlb`: each VM resident here (but the control
-    /// domain) and why it cannot leave. The targets are the pool's other enabled hosts; with
-    /// none, every VM has `NO_HOSTS_AVAILABLE`; with some, it would need `VM.pool_migrate`,
-    /// which this server does not implement.
-    static func evacuationBlockers(_ host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> [(vm: String, error: XapiError)] {
-        guard s.contains(t.host, host) else { throw .handleInvalid(class: "host", ref: host) }
-        let targets = s.refs(t.host).filter { $0 != host && (try? s.get(t.host, $0, .enabled)) == .bool(true) }
-        return try residentGuests(host, in: s, t).map { vm in (vm, targets.isEmpty ? .noHostsAvailableFor(vm: vm) : .notImplemented("VM.pool_migrate")) }
-    }
-
     /// The VMs resident on the host (its `resident_VMs`), but its control domain.
     static func residentGuests(_ host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> [String] {
         try s.get(t.host, host, .residentVMs).refList.filter { vm in
@@ -62,21 +52,59 @@ extension HostHandlers {
         }.sorted()
     }
 
+    /// xapi_host.ml `evacuate`: the plan must hold for every VM, then the VMs go by
+    /// `VM.pool_migrate`, `evacuate_batch_size` at a time (xapi's default 10), a new one as soon
+    /// as one ends; a VM that was shut down meanwhile (`VM_BAD_POWER_STATE`) is not an error.
+    /// The host must be left with no VM but its control domain.
     static let evacuate: Handler = { call in
         let t = call.tables
         let host = try call.string("host")
+        let requested = try call.int("evacuate_batch_size")
+        let batch = max(1, Int(requested > 0 ? requested : 10))
         try await HostOperations.with(call, host: host, "evacuate") {
-            if let first = try call.database.read({ s throws(XapiError) in try evacuationBlockers(host, in: s, t) }).first {
-                throw first.error
-            }
+            let plan = try call.database.read { s throws(XapiError) in try EvacuationPlan(host: host, in: s, t) }
+            if let first = plan.blockers.first { throw first.error }
+            try await migrate(plan.moves, batch: batch, call)
+            let left = try call.database.read { s throws(XapiError) in try residentGuests(host, in: s, t) }
+            if !left.isEmpty { throw XapiError.internalError("evacuate: \(left.count) VMs are still resident on \(host)") }
         }
         return .emptyString
+    }
+
+    /// The plan's migrations, `batch` at a time, each the API's own `VM.pool_migrate`.
+    private static func migrate(_ moves: [(vm: String, host: String)], batch: Int, _ call: Call) async throws {
+        guard !moves.isEmpty else { return }
+        let api = call.api
+        var failure: XapiError?
+        await api.withInternalSession { session in
+            await withTaskGroup(of: XapiError?.self) { group in
+                var pending = moves[...]
+                var done = 0
+                func next() {
+                    guard let (vm, host) = pending.popFirst() else { return }
+                    group.addTask {
+                        let result = await api.call("VM.pool_migrate", [.string(session), .string(vm), .string(host), .emptyStructure],
+                                                    origin: .internal)
+                        if case .failure(let error) = result, error.code != "VM_BAD_POWER_STATE" { return error }
+                        return nil
+                    }
+                }
+                for _ in 0..<batch { next() }
+                for await error in group {
+                    done += 1
+                    call.progress(Double(done) / Double(moves.count))
+                    if let error, failure == nil { failure = error }
+                    if failure == nil { next() }
+                }
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// The old form: one `CANNOT_EVACUATE_HOST` naming every reason, `CODE,param` joined by `|`.
     static let assertCanEvacuate: Handler = { call in
         let host = try call.string("host")
-        let blockers = try call.database.read { s throws(XapiError) in try evacuationBlockers(host, in: s, call.tables) }
+        let blockers = try call.database.read { s throws(XapiError) in try EvacuationPlan(host: host, in: s, call.tables).blockers }
         if !blockers.isEmpty {
             throw XapiError.cannotEvacuateHost(errors: blockers.map { $0.error.errorDescription.joined(separator: ",") }.joined(separator: "|"))
         }
@@ -85,7 +113,7 @@ extension HostHandlers {
 
     static let vmsPreventingEvacuation: Handler = { call in
         let host = try call.string("self")
-        let blockers = try call.database.read { s throws(XapiError) in try evacuationBlockers(host, in: s, call.tables) }
+        let blockers = try call.database.read { s throws(XapiError) in try EvacuationPlan(host: host, in: s, call.tables).blockers }
         return .structure(Structure(blockers.map { .init(key: $0.vm, value: .array($0.error.errorDescription.map(Value.string))) }))
     }
 

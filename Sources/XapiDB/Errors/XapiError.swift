@@ -103,6 +103,8 @@ public enum XapiError: Error, Sendable, Hashable {
     case haConstraintViolationNetworkNotShared(network: String)
     case hostCannotAttachNetwork(host: String, network: String)
     case noHostsAvailableFor(vm: String)
+    /// An evacuation plan's: the VM fits on none of the other hosts.
+    case hostNotEnoughFreeMemoryFor(vm: String)
     case hostNotDisabled
     case hostDisabledUntilReboot(host: String)
     case cannotEvacuateHost(errors: String)
@@ -216,6 +218,7 @@ public enum XapiError: Error, Sendable, Hashable {
         case .haConstraintViolationNetworkNotShared(let network): ["HA_CONSTRAINT_VIOLATION_NETWORK_NOT_SHARED", network]
         case .hostCannotAttachNetwork(let host, let network): ["HOST_CANNOT_ATTACH_NETWORK", host, network]
         case .noHostsAvailableFor(let vm): ["NO_HOSTS_AVAILABLE", vm]
+        case .hostNotEnoughFreeMemoryFor(let vm): ["HOST_NOT_ENOUGH_FREE_MEMORY", vm]
         case .hostNotDisabled: ["HOST_NOT_DISABLED"]
         case .hostDisabledUntilReboot(let host): ["HOST_DISABLED_UNTIL_REBOOT", host]
         case .cannotEvacuateHost(let errors): ["CANNOT_EVACUATE_HOST", errors]
