@@ -217,3 +217,48 @@ def test_hosts_keep_their_identity_over_a_restart_and_a_host_not_run_is_down():
         srv.stop()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def reference_faults(srv):
+    with urllib.request.urlopen("http://127.0.0.1:%d/diagnostics?check=refs" % srv.port, timeout=20) as response:
+        return json.load(response)["refs"]["faults"]
+
+
+def test_a_new_master_is_designated_and_a_member_ejected_without_leaving_dangling_references():
+    d = make_state_dir()
+    try:
+        srv = Server(d, in_memory=True, demo_vms=3, extra=FAST + ["--hosts", "3"]).start()
+        s = srv.session()
+        x = s.xenapi
+        pool = x.pool.get_all()[0]
+        master = x.pool.get_master(pool)
+        members = sorted(h for h in x.host.get_all() if h != master)
+        # The role moves to a member, and back.
+        x.pool.designate_new_master(members[0])
+        assert x.pool.get_master(pool) == members[0]
+        x.pool.designate_new_master(master)
+        assert x.pool.get_master(pool) == master
+        # A member running a VM cannot leave; the master can never be ejected.
+        vm = ordinary_vms(s)[0]
+        leaving = members[1]
+        x.VM.start_on(vm, leaving, False, False)
+        assert failure(x.pool.eject, leaving) == ["OPERATION_NOT_ALLOWED", "VM resident on host"]
+        assert failure(x.pool.eject, master)[0] == "INTERNAL_ERROR"
+        x.VM.pool_migrate(vm, master, {})
+        local = next(x.PBD.get_SR(p) for p in x.host.get_PBDs(leaving) if x.SR.get_type(x.PBD.get_SR(p)) == "ext")
+        dom0 = x.host.get_control_domain(leaving)
+        x.VM.set_affinity(vm, leaving)
+        x.pool.eject(leaving)
+        assert leaving not in x.host.get_all()
+        assert local not in x.SR.get_all() and dom0 not in x.VM.get_all()
+        assert x.VM.get_affinity(vm) == "OpaqueRef:NULL"
+        assert all(x.PIF.get_host(p) != leaving for p in x.PIF.get_all())
+        assert reference_faults(srv) == []
+        # The pool goes on without it.
+        x.VM.pool_migrate(vm, members[0], {})
+        assert x.VM.get_resident_on(vm) == members[0]
+        x.VM.hard_shutdown(vm)
+        assert failure(x.pool.designate_new_master, "OpaqueRef:nothing") == ["HANDLE_INVALID", "host", "OpaqueRef:nothing"]
+        srv.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

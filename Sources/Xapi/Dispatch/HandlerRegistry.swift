@@ -69,6 +69,6 @@ struct HandlerRegistry: Sendable {
         NetworkHandlers.table, PBDHandlers.table, ConsoleHandlers.table, VMSSHandlers.table,
         PVSCacheStorageHandlers.table, HostHandlers.table, HostHandlers.lifecycle, RoleHandlers.table,
         PIFHandlers.table, PIFHandlers.hostTable, VLANHandlers.table, VLANHandlers.poolTable, VLANHandlers.pifTable,
-        BondHandlers.table,
+        BondHandlers.table, PoolMembership.table,
     ]
 }

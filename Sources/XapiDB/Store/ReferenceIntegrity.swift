@@ -55,6 +55,29 @@ extension DatabaseState {
         return faults
     }
 
+    /// Removes every mention of `targets` from the rows that remain, as xapi's database GC does
+    /// after a host leaves (ocaml/xapi/db_gc_util.ml): a single ref becomes `OpaqueRef:NULL`, a
+    /// set or map loses the member. Derived sets are left to the relations. One pass over every
+    /// field that can hold a ref: for rare, large removals, not for a call's path.
+    public mutating func dropReferences(to targets: Set<String>) throws(XapiError) {
+        guard !targets.isEmpty else { return }
+        for schema in model.classes where schema.isTable {
+            let fields = schema.fields.filter { field in
+                guard field.type.holdsReferences else { return false }
+                if case .reverseSet = field.relation { return false }
+                return true
+            }
+            guard !fields.isEmpty else { continue }
+            for (ref, row) in tables[schema.index].rows.sorted(by: { $0.key < $1.key }) {
+                for field in fields {
+                    let old = row.fields[field.index]
+                    let new = field.type.dropping(targets, from: old)
+                    if new != old { try set(schema.index, ref, field: field.index, to: new) }
+                }
+            }
+        }
+    }
+
     /// The first ref in `value` (of `type`) that is neither `OpaqueRef:NULL` nor a live row of
     /// its class: what a write must not store.
     public func firstDanglingReference(in value: Value, of type: FieldType) -> (ref: String, className: String)? {
@@ -112,6 +135,25 @@ extension FieldType {
         case .set(let element), .option(let element): element.holdsReferences
         case .map(let key, let value): key.holdsReferences || value.holdsReferences
         default: false
+        }
+    }
+
+    /// `value` without the refs in `targets`: a ref becomes NULL, sets and maps lose them.
+    func dropping(_ targets: Set<String>, from value: Value) -> Value {
+        switch (self, value) {
+        case (.ref, .string(let ref)) where targets.contains(ref): .string(nullRef)
+        case (.set(let element), .array(let items)):
+            .array(items.filter { item in
+                if case .ref = element, case .string(let ref) = item { return !targets.contains(ref) }
+                return true
+            }.map { element.dropping(targets, from: $0) })
+        case (.map(let key, let valueType), .structure(let structure)):
+            .structure(Structure(structure.members.filter { member in
+                if case .ref = key, targets.contains(member.key) { return false }
+                if case .ref = valueType, case .string(let ref) = member.value, targets.contains(ref) { return false }
+                return true
+            }))
+        default: value
         }
     }
 
