@@ -8,4 +8,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 PYTHON=$ROOT/.venv/bin/python
 [ -x "$PYTHON" ] || PYTHON=python3
 echo "## bench/pool (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-"$PYTHON" "$ROOT/bench/pool/pool.py" "$ROOT" "${BENCH_XAPI_SERVER:-$BIN/xapi-server}" "$(free_port)" "$(free_port)"
+"$PYTHON" "$ROOT/bench/pool/pool.py" "$ROOT" "${BENCH_XAPI_SERVER:-$BIN/xapi-server}" "$(free_port)" "$(free_port)" "$(free_port)"
