@@ -44,6 +44,9 @@ public final class Xenops: Service {
         let operations: WorkerPool<WorkItem>
         let parallel: WorkerPool<AtomItem>
         let nested: WorkerPool<AtomItem>
+        /// `VM_receive_memory` only: a migration's source waits on its destination's receive,
+        /// so receives must not wait for workers that migrations hold (xenopsd: CA-410782).
+        let receive: WorkerPool<WorkItem>
     }
 
     /// `priority`: the gate to pace CPUs with; Xenops of hosts simulated in one process share
@@ -77,7 +80,9 @@ public final class Xenops: Service {
             parallel: WorkerPool(queues: engine.parallelQueues, size: size, gate: priority, logger: logger, taskOf: { $0.task.id },
                                  execute: { await engine.execute($0) }),
             nested: WorkerPool(queues: engine.nestedQueues, size: size, gate: priority, logger: logger, taskOf: { $0.task.id },
-                               execute: { await engine.execute($0) }))
+                               execute: { await engine.execute($0) }),
+            receive: WorkerPool(queues: engine.receiveMemoryQueues, size: size, gate: priority, logger: logger,
+                                taskOf: { $0.task.id }, execute: { await engine.execute($0) }))
     }
 
     // MARK: lifecycle
@@ -95,6 +100,7 @@ public final class Xenops: Service {
                 group.addTask { await self.pools.operations.run() }
                 group.addTask { await self.pools.parallel.run() }
                 group.addTask { await self.pools.nested.run() }
+                group.addTask { await self.pools.receive.run() }
             }
         }
         logger.info("xenops stopped")
@@ -146,6 +152,7 @@ public final class Xenops: Service {
         pools.operations.setSize(size)
         pools.parallel.setSize(size)
         pools.nested.setSize(size)
+        pools.receive.setSize(size)
     }
 
     /// Counters for benchmarks and monitoring.
@@ -177,9 +184,9 @@ public final class Xenops: Service {
         }
         return .object([
             "queues": .array(queues("default", engine.queues) + queues("parallel", engine.parallelQueues)
-                + queues("nested_parallel", engine.nestedQueues)),
+                + queues("nested_parallel", engine.nestedQueues) + queues("receive_memory", engine.receiveMemoryQueues)),
             "workers": .array(workers("default", pools.operations.dump()) + workers("parallel", pools.parallel.dump())
-                + workers("nested_parallel", pools.nested.dump())),
+                + workers("nested_parallel", pools.nested.dump()) + workers("receive_memory", pools.receive.dump())),
             "scheduler": .array(scheduler.pending().map { timer in
                 .object(["time": .double((timer.deadline - scheduler.clock.now).seconds), "thing": .string(timer.description)])
             }),

@@ -65,4 +65,22 @@ import Xenstore
         await source.stop()
         await destination.stop()
     }
+
+    /// Localhost migrations beyond the worker count: each source's `VM_migrate` holds a worker
+    /// while it waits for its `VM_receive_memory`, which therefore has workers of its own.
+    @Test func moreLocalhostMigrationsThanWorkersAllComplete() async throws {
+        var configuration = Harness.testConfiguration()
+        configuration.workerPoolSize = 2
+        let host = await Harness(configuration)
+        // Distinct in their first 24 characters, as uuids are: the temporary ids keep those.
+        let uuids = (0..<5).map { "8a3b4c5\($0)-2e6f-4a7b-8cde-123456789abc" }
+        for uuid in uuids {
+            host.xenops.vm.importMetadata(Harness.metadata(uuid, vifs: 0))
+            #expect(await host.startRunning(uuid) != nil)
+        }
+        let tasks = uuids.map { host.xenops.vm.migrate($0, to: host.xenops) }
+        for task in tasks { #expect(await host.succeed(task, "localhost migration")) }
+        for uuid in uuids { #expect(try host.xenops.vm.stat(uuid).state.powerState == .running) }
+        await host.stop()
+    }
 }

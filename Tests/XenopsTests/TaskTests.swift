@@ -236,7 +236,7 @@ import Xenstore
         let json = try #require(try JSONSerialization.jsonObject(with: Data(document.bytes)) as? [String: Any])
         #expect(Set(json.keys) == ["queues", "workers", "scheduler", "updates", "tasks", "vm_actions"])
         let workers = try #require(json["workers"] as? [[String: Any]])
-        #expect(workers.count == 12)
+        #expect(workers.count == 16)  // four sets (default, parallel, nested, receive_memory) of four
         #expect(workers.contains { ($0["task"] as? String) == hold })
         let updates = try #require(json["updates"] as? [String: Any])
         let barriers = try #require(updates["barriers"] as? [[Any]])

@@ -19,6 +19,9 @@ final class Engine: Sendable {
     let queues = WorkQueues<WorkItem>(name: "default")
     let parallelQueues = WorkQueues<AtomItem>(name: "parallel")
     let nestedQueues = WorkQueues<AtomItem>(name: "nested_parallel")
+    let receiveMemoryQueues = WorkQueues<WorkItem>(name: "receive_memory")
+    /// Default-queue items waiting, per tag, for a receive that holds the tag.
+    private let receiving = Mutex([String: [WorkItem]]())
     /// VMs in the middle of `VM_reboot`: `VM.stat` says Running throughout.
     private let rebooting = Mutex([String: Int]())
 
@@ -45,7 +48,7 @@ final class Engine: Sendable {
     /// Queues `operation` on its VM's queue; returns the task id at once.
     func queue(_ operation: Operation, dbg: String) -> String {
         let task = tasks.add(dbg: dbg)
-        if !queues.push(tag: tag(for: operation.vm), WorkItem(operation: operation, task: task)) {
+        if !push(WorkItem(operation: operation, task: task)) {
             try? tasks.destroy(task.id)
         }
         return task.id
@@ -56,7 +59,40 @@ final class Engine: Sendable {
     func queueUntracked(_ operation: Operation, dbg: String) {
         let task = tasks.add(dbg: dbg)
         try? tasks.destroy(task.id)
-        queues.push(tag: tag(for: operation.vm), WorkItem(operation: operation, task: task))
+        push(WorkItem(operation: operation, task: task))
+    }
+
+    /// Onto the default queues, unless a migration's `VM_receive_memory` holds the tag: then
+    /// the item waits for the receive to end (in xenopsd the queue sets share one table of held
+    /// tags, so a `VM_check_state` of the arriving domain cannot run beside its receive and
+    /// act on the `action-request=poweroff` its creation wrote).
+    @discardableResult
+    private func push(_ item: WorkItem) -> Bool {
+        let tag = tag(for: item.operation.vm)
+        let held = receiving.withLock { held -> Bool in
+            guard held[tag] != nil else { return false }
+            held[tag]!.append(item)
+            return true
+        }
+        return held || queues.push(tag: tag, item)
+    }
+
+    /// A receive holds these tags until `releaseReceive`.
+    func holdForReceive(_ tags: [String]) {
+        receiving.withLock { held in for tag in tags where held[tag] == nil { held[tag] = [] } }
+    }
+
+    func releaseReceive(_ tags: [String]) {
+        let waiting = receiving.withLock { held in tags.flatMap { held.removeValue(forKey: $0) ?? [] } }
+        for item in waiting { push(item) }
+    }
+
+    /// Queues a migration's `VM_receive_memory` on the queues of its own worker set; its task
+    /// is destroyed at once (the source learns the outcome through the handshakes).
+    func queueReceive(_ operation: Operation, dbg: String) {
+        let task = tasks.add(dbg: dbg)
+        try? tasks.destroy(task.id)
+        receiveMemoryQueues.push(tag: tag(for: operation.vm), WorkItem(operation: operation, task: task))
     }
 
     /// Queues and waits for the task to end (xenopsd's `queue_operation_and_wait`).

@@ -106,7 +106,7 @@ extension Engine {
         queues.alias(tag: tag(for: id), alias: temporarySource)
         target.xenops.vm.importMetadata(try metadata.metadata(id).renamed(to: temporaryDestination))
         let channel = MigrationChannel()
-        target.xenops.engine.queueUntracked(.vmReceiveMemory(temporaryDestination, finalID: id, channel), dbg: "VM.receive_memory")
+        target.xenops.engine.queueReceive(.vmReceiveMemory(temporaryDestination, finalID: id, channel), dbg: "VM.receive_memory")
         let timeout = configuration.atomDeadline
         do throws(XenopsError) {
             try Self.expectSuccess(await channel.toSource.receive(within: timeout, scheduler: scheduler))   // synchronisation point 1
@@ -133,16 +133,14 @@ extension Engine {
     /// image restored into it, then, once the source has let go, the VM renamed to its own id,
     /// its devices plugged (their XenbusState handshakes) and the guest unpaused.
     func receiveMemory(_ id: String, finalID: String, channel: MigrationChannel, task: TaskHandle) async throws(XenopsError) {
-        queues.alias(tag: tag(for: id), alias: finalID)
+        receiveMemoryQueues.alias(tag: tag(for: id), alias: finalID)
+        let held = [tag(for: id), finalID]
+        holdForReceive(held)
+        defer { releaseReceive(held) }
         let timeout = configuration.atomDeadline
         var renamed = false
         do throws(XenopsError) {
-            do throws(XenopsError) {
-                try await performAtomic(.vmCreate(id), task: task) { _ in }
-            } catch {
-                channel.toSource.send(.failure(error))
-                throw error
-            }
+            try await performAtomic(.vmCreate(id), task: task) { _ in }
             channel.toSource.send(.success)                                                                 // point 1
             guard case .memory(let image) = await channel.toDestination.receive(within: timeout, scheduler: scheduler) else {
                 throw .internalError("migration: no memory image came")
@@ -159,11 +157,12 @@ extension Engine {
             signalVM(finalID)
         } catch {
             logger.info("VM.receive_memory failed; destroying the new domain", metadata: ["vm": "\(finalID)", "error": "\(error)"])
-            channel.toSource.send(.failure(error))
+            // Cleaned up before the source hears of it, so its failure means nothing is left here.
             let current = renamed ? finalID : id
             for atomic in [Atomic.vmDestroy(current), .vmRemove(current)] {
                 try? await performAtomic(atomic, task: task) { _ in }
             }
+            channel.toSource.send(.failure(error))
             throw error
         }
     }
