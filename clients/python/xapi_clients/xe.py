@@ -500,6 +500,40 @@ def cmd_vm_resume(ctx):
     do_vm_op(ctx, resume, ignore=("on", "progress"))
 
 
+def cmd_vm_migrate(ctx):
+    """xe's intra-pool migration: VM.pool_migrate to host= (a name or uuid) or host-uuid=."""
+    target = ctx.get("host") or ctx.get("host-uuid")
+    if target is None:
+        raise CliError("vm-migrate needs host= or host-uuid=")
+    host = host_by_name_or_uuid(ctx, target)
+    options = {"live": ctx.get("live") or "true"}
+    do_vm_op(ctx, lambda vm: wait_for_task(ctx, ctx.api.Async.VM.pool_migrate(vm.ref, host, options)),
+             ignore=("host", "host-uuid", "live", "progress"))
+
+
+def cmd_host_evacuate(ctx):
+    host = host_by_name_or_uuid(ctx, ctx.require("uuid"))
+    network = ctx.get("network-uuid")
+    network = ctx.api.network.get_by_uuid(network) if network else "OpaqueRef:NULL"
+    wait_for_task(ctx, ctx.api.Async.host.evacuate(host, network, ctx.get("batch-size") or "0"))
+
+
+def cmd_host_disable(ctx):
+    ctx.api.host.disable(host_by_name_or_uuid(ctx, ctx.require("uuid")))
+
+
+def cmd_host_enable(ctx):
+    ctx.api.host.enable(host_by_name_or_uuid(ctx, ctx.require("uuid")))
+
+
+def cmd_pool_eject(ctx):
+    ctx.api.pool.eject(host_by_name_or_uuid(ctx, ctx.require("host-uuid")))
+
+
+def cmd_pool_designate_new_master(ctx):
+    ctx.api.pool.designate_new_master(host_by_name_or_uuid(ctx, ctx.require("host-uuid")))
+
+
 def cmd_vm_pause(ctx):
     do_vm_op(ctx, lambda vm: ctx.api.VM.pause(vm.ref))
 
@@ -814,6 +848,16 @@ def _build_commands():
         "vm-resume": Command(cmd_vm_resume, optional=_VM_SELECT + ["--force", "on", "progress"],
                              help="Resume the selected VM(s)."),
         "vm-pause": Command(cmd_vm_pause, optional=_VM_SELECT, help="Pause the selected VM(s)."),
+        "vm-migrate": Command(cmd_vm_migrate, optional=_VM_SELECT + ["host", "host-uuid", "live", "progress"],
+                              help="Migrate the selected VM(s) live to another host of the pool (VM.pool_migrate)."),
+        "host-evacuate": Command(cmd_host_evacuate, required=["uuid"], optional=["network-uuid", "batch-size"],
+                                 help="Migrate every VM off the host (host.evacuate)."),
+        "host-disable": Command(cmd_host_disable, required=["uuid"], help="Stop new VMs starting on the host."),
+        "host-enable": Command(cmd_host_enable, required=["uuid"], help="Let VMs start on the host again."),
+        "pool-eject": Command(cmd_pool_eject, required=["host-uuid"], optional=["--force"],
+                              help="Remove a member from the pool (pool.eject)."),
+        "pool-designate-new-master": Command(cmd_pool_designate_new_master, required=["host-uuid"],
+                                             help="Make a member the pool's master."),
         "vm-unpause": Command(cmd_vm_unpause, optional=_VM_SELECT, help="Unpause the selected VM(s)."),
         "vm-install": Command(cmd_vm_install, required=["new-name-label"],
                               optional=["template", "template-uuid", "template-name-label", "sr-uuid", "sr-name-label"],
