@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import FAST, Server, failure, make_state_dir, ordinary_vms, wait_for
+from conftest import BINARY, FAST, Server, failure, make_state_dir, ordinary_vms, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +262,23 @@ def test_a_new_master_is_designated_and_a_member_ejected_without_leaving_danglin
         srv.stop()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_pool_size_out_of_range_is_refused_with_a_clear_message():
+    for bad in ("0", "65", "-1", "many"):
+        out = subprocess.run([BINARY, "--in-memory", "--port", "0", "--password", "x", "--hosts", bad],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode != 0
+        assert "--hosts" in out.stderr or "hosts" in out.stderr, out.stderr
+
+
+def test_pool_messages_refuse_wrong_refs(pool):
+    x = pool.session().xenapi
+    vm = ordinary_vms(pool.session())[29]
+    host = x.host.get_all()[0]
+    for call, args, cls in [(x.VM.pool_migrate, (vm, vm, {}), "host"), (x.VM.pool_migrate, (host, host, {}), "VM"),
+                            (x.host.evacuate, (vm, "OpaqueRef:NULL", "0"), "host"), (x.pool.eject, (vm,), "host"),
+                            (x.pool.designate_new_master, (vm,), "host"), (x.VM.start_on, (vm, vm, False, False), "host"),
+                            (x.host.get_vms_which_prevent_evacuation, (vm,), "host")]:
+        details = failure(call, *args)
+        assert details[0] == "HANDLE_INVALID" and details[1] == cls, (call, details)

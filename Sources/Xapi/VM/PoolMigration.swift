@@ -16,6 +16,11 @@ enum PoolMigration {
         let (vm, host) = (try call.string("vm"), try call.string("host"))
         guard !call.api.bridges.all.isEmpty else { throw XapiError.notImplemented(call.message.wireName) }
         let bridges = call.api.bridges
+        // message_forwarding.ml names both in its log line first: a wrong ref of either fails there.
+        try call.database.read { s throws(XapiError) in
+            _ = try s.row(t.vm, vm)
+            _ = try s.row(t.host, host)
+        }
         try await call.withVMOperation(vm, "pool_migrate") {
             let (uuid, source, destination, metadata) = try call.database.write { s throws(XapiError) in
                 _ = try s.row(t.host, host)
