@@ -189,10 +189,7 @@ public final class XenAPI: Sendable {
         guard !bridges.all.isEmpty else { throw .notImplemented(message) }
         let t = tables
         let bridges = bridges
-        guard let bridge = database.read({ s in bridges.bridge(onHost: host, in: s, t) }) else {
-            throw .hostOffline(host: host)
-        }
-        return bridge
+        return try database.read { s throws(XapiError) in try bridges.requireBridge(onHost: host, in: s, t) }
     }
 
     /// The pool's master: the host this process answers for.

@@ -1,4 +1,3 @@
-import Logging
 import Testing
 @testable import Xapi
 @testable import XapiDB
@@ -11,16 +10,9 @@ import Testing
     let hosts: [String]
 
     init() throws {
-        api = XenAPI(database: Database(), configuration: XapiConfiguration(password: "pw"), logger: Logger(label: "test"))
-        let uuids = (0..<3).map { _ in Identifiers.uuid() }
-        try DemoPool.createIfEmpty(in: api, options: .init(vms: 6, hosts: uuids))
-        t = api.tables
-        let tables = t
-        hosts = api.database.read { s in uuids.map { try! s.ref(uuid: $0, in: tables.host) } }
-        let guests = api.database.read { s in
-            s.refs(tables.vm).filter { (try? s.get(tables.vm, $0, .isATemplate)) == .bool(false) && (try? s.get(tables.vm, $0, .isControlDomain)) == .bool(false) }.sorted()
-        }
-        let host = hosts[1]
+        let fixture = try DemoPoolFixture(hosts: 3, vms: 6)
+        (api, t, hosts) = (fixture.api, fixture.t, fixture.hosts)
+        let (tables, guests, host) = (t, fixture.guests(), hosts[1])
         try api.database.write { s throws(XapiError) in
             for vm in guests {
                 try s.set(tables.vm, vm, .powerState, .string("Running"))

@@ -1,4 +1,3 @@
-import Logging
 import Testing
 @testable import Xapi
 @testable import XapiDB
@@ -12,22 +11,15 @@ import Testing
     let hosts: [String]
     let master: String
 
+    let fixture: DemoPoolFixture
+
     init() throws {
-        api = XenAPI(database: Database(), configuration: XapiConfiguration(password: "pw"), logger: Logger(label: "test"))
-        let uuids = (0..<3).map { _ in Identifiers.uuid() }
-        try DemoPool.createIfEmpty(in: api, options: .init(vms: 12, hosts: uuids))
-        t = api.tables
-        let tables = t
-        hosts = api.database.read { s in uuids.map { try! s.ref(uuid: $0, in: tables.host) } }
+        fixture = try DemoPoolFixture(hosts: 3, vms: 12)
+        (api, t, hosts) = (fixture.api, fixture.t, fixture.hosts)
         master = api.localHost()
     }
 
-    func vms() -> [String] {
-        let t = t
-        return api.database.read { s in
-            s.refs(t.vm).filter { (try? s.get(t.vm, $0, .isATemplate)) == .bool(false) && (try? s.get(t.vm, $0, .isControlDomain)) == .bool(false) }.sorted()
-        }
-    }
+    func vms() -> [String] { fixture.guests() }
 
     /// Places the VM and holds its room there, as a start does.
     func place(_ vm: String, random: @escaping () -> Double = { 0 }) throws -> String {

@@ -139,6 +139,9 @@ public enum DemoPool {
         for (host, _) in hosts { try HostOperations.refresh(host: host, in: &s, t) }
     }
 
+    /// How every host reaches the shared SR (its PBDs' `device_config`).
+    private static let sharedSRDevice: Structure = ["server": .string("nfs.demo"), "serverpath": .string("/export/xapi")]
+
     /// The SR every host of a pool of several sees: NFS, as a pool's shared storage usually is.
     private static func createSharedSR(_ s: inout DatabaseState, _ t: Tables) throws(XapiError) -> String {
         try s.create(t.sr.table, [
@@ -163,7 +166,7 @@ public enum DemoPool {
             let shared = try createSharedSR(&s, t)
             for host in s.refs(t.host) {
                 try s.create(t.pbd.table, ["host": .string(host), "SR": .string(shared), "currently_attached": .bool(true),
-                                           "device_config": .structure(["server": .string("nfs.demo"), "serverpath": .string("/export/xapi")])])
+                                           "device_config": .structure(sharedSRDevice)])
             }
             sharedSR = shared
         }
@@ -221,14 +224,12 @@ public enum DemoPool {
             "memory_overhead": .int(512 * mib), "edition": .string("xcp-ng"),
             "suspend_image_sr": .string(localSR), "crash_dump_sr": .string(localSR),
         ], ref: host)
-        var plugged: [(String, [String: Value])] = [(localSR, ["device": .string("/dev/sda3")]),
-                                                    (parts.isoSR, ["location": .string("/opt/xensource/packages/iso")])]
-        if let shared = parts.sharedSR {
-            plugged.append((shared, ["server": .string("nfs.demo"), "serverpath": .string("/export/xapi")]))
-        }
+        var plugged: [(String, Structure)] = [(localSR, ["device": .string("/dev/sda3")]),
+                                              (parts.isoSR, ["location": .string("/opt/xensource/packages/iso")])]
+        if let shared = parts.sharedSR { plugged.append((shared, sharedSRDevice)) }
         for (sr, config) in plugged {
             try s.create(t.pbd.table, ["host": .string(host), "SR": .string(sr),
-                                       "device_config": .structure(Structure(config.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) })),
+                                       "device_config": .structure(config),
                                        "currently_attached": .bool(true)])
         }
 
@@ -274,7 +275,7 @@ public enum DemoPool {
             try s.set(t.gpuGroup, group, .enabledVGPUTypes, .array([.string(type)]))
             (gpuGroup, passthrough) = (group, type)
         }
-        try s.create(s.table("PGPU"), ["PCI": .string(gpu), "GPU_group": .string(gpuGroup ?? nullRef), "host": .string(host),
+        try s.create(t.pgpu, ["PCI": .string(gpu), "GPU_group": .string(gpuGroup ?? nullRef), "host": .string(host),
                                        "supported_VGPU_types": .array([.string(passthrough ?? nullRef)]),
                                        "enabled_VGPU_types": .array([.string(passthrough ?? nullRef)])])
 

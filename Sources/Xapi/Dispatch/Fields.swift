@@ -55,6 +55,7 @@ public enum HostField: String, FieldName {
     case address, allowedOperations = "allowed_operations", biosStrings = "bios_strings", pifs = "PIFs"
     case currentOperations = "current_operations", enabled, memoryOverhead = "memory_overhead", metrics
     case otherConfig = "other_config", pbds = "PBDs", residentVMs = "resident_VMs", uuid, hostname, nameLabel = "name_label"
+    case hostCPUs = "host_CPUs", pcis = "PCIs", pgpus = "PGPUs"
 }
 
 /// The `VM` fields logic names.

@@ -28,7 +28,7 @@ public struct Tables: Sendable {
     public let bond: TableFields<BondField>
     public let vlan: TableFields<VLANField>
     /// Classes whose fields logic does not name.
-    public let hostCPU, pifMetrics, pci: Int
+    public let hostCPU, pifMetrics, pci, pgpu: Int
 
     /// Stops the server at start if a field logic names is not in the datamodel.
     init(_ db: Database) {
@@ -54,7 +54,7 @@ public struct Tables: Sendable {
             return schema.index
         }
         hostCPU = try table("host_cpu")
-        pifMetrics = try table("PIF_metrics"); pci = try table("PCI")
+        pifMetrics = try table("PIF_metrics"); pci = try table("PCI"); pgpu = try table("PGPU")
     }
 }
 

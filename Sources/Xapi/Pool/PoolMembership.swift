@@ -26,14 +26,9 @@ enum PoolMembership {
                 throw .operationNotAllowed("VM resident on host")
             }
             var gone: [(table: Int, ref: String)] = []
-            func owned(_ table: Int, field: String) -> [String] {
-                let index = s.model.classes[table].fields.first { $0.name == field }!.index
-                return s.rows(table).filter { $0.value.fields[index] == .string(host) }.map(\.key).sorted()
+            for (table, field) in [(t.hostCPU, HostField.hostCPUs), (t.pci, .pcis), (t.pgpu, .pgpus)] {
+                for ref in try s.get(t.host, host, field).refList { gone.append((table, ref)) }
             }
-            for cpu in owned(t.hostCPU, field: "host") { gone.append((t.hostCPU, cpu)) }
-            for pci in owned(t.pci, field: "host") { gone.append((t.pci, pci)) }
-            let pgpu = s.table("PGPU")
-            for gpu in owned(pgpu, field: "host") { gone.append((pgpu, gpu)) }
             for pif in try s.get(t.host, host, .pifs).refList where s.contains(t.pif, pif) {
                 let metrics = try s.get(t.pif, pif, .metrics).stringValue ?? nullRef
                 if s.contains(t.pifMetrics, metrics) { gone.append((t.pifMetrics, metrics)) }

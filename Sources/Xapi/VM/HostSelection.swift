@@ -6,8 +6,9 @@ import XapiDB
 /// static-max, at dynamic-max, then any that fit with guests ballooned down — and within a
 /// category one is drawn at random, biased towards the roomiest, so that VMs spread over the
 /// pool. The master is valued at half unless the pool's `coordinator_bias` is off. When no host
-/// passes with the memory check, the choice is made again without it, so the start itself
-/// reports the memory it lacks (`HOST_NOT_ENOUGH_FREE_MEMORY`), as xapi's does.
+/// passes with `assert_can_boot_here`'s memory check, the categories are tried again without it,
+/// as xapi's second pass does (that check and the categories' sums can disagree); a VM that
+/// fits nowhere even ballooned down gets `NO_HOSTS_AVAILABLE`.
 enum HostSelection {
     /// A host as placement sees it: sums over its resident and scheduled guests and the VM.
     struct Summary {
@@ -49,8 +50,9 @@ enum HostSelection {
         for memoryCheck in [true, false] {
             var hosts = summaries
             for category in categories where !hosts.isEmpty {
-                var inside = hosts.map { ($0, category($0)) }.filter { $0.1 >= 0 }.sorted { $0.1 > $1.1 }.map(\.0)
-                hosts = hosts.filter { category($0) < 0 }
+                let valued = hosts.map { ($0, category($0)) }
+                var inside = valued.filter { $0.1 >= 0 }.sorted { $0.1 > $1.1 }.map(\.0)
+                hosts = valued.filter { $0.1 < 0 }.map(\.0)
                 while !inside.isEmpty {
                     // vm_placement.ml `biased_random_fn`: squared, so the roomiest are likelier.
                     let x = random()

@@ -11,10 +11,17 @@ enum Lifecycle {
     /// How long a clean shutdown or reboot waits for the guest (xenopsd's default for xapi).
     static let cleanTimeout = 1200.0
 
+    /// The first host's xenopsd; NOT_IMPLEMENTED for the call when the API runs without any.
+    @discardableResult
+    static func requireXenops(_ call: Call) throws(XapiError) -> XenopsBridge {
+        guard let first = call.api.bridges.all.first else { throw .notImplemented(call.message.wireName) }
+        return first
+    }
+
     /// The xenopsd of the host the VM runs on (its `resident_on`); the first host's for a VM
     /// that runs nowhere.
     static func bridge(_ call: Call, vm: String) throws(XapiError) -> XenopsBridge {
-        guard let first = call.api.bridges.all.first else { throw .notImplemented(call.message.wireName) }
+        let first = try requireXenops(call)
         let t = call.tables
         let host = try call.database.read { s throws(XapiError) in try s.get(t.vm, vm, .residentOn).stringValue ?? nullRef }
         return host == nullRef ? first : try call.api.bridge(onHost: host, for: call.message.wireName)
@@ -28,8 +35,7 @@ enum Lifecycle {
         let host: String
         if let requested { host = requested } else { host = try HostSelection.choose(vm, in: s, t) }
         try Placement.reserve(vm, on: host, in: &s, t)
-        guard let bridge = call.api.bridges.bridge(onHost: host, in: s, t) else { throw .hostOffline(host: host) }
-        return (host, bridge)
+        return (host, try call.api.bridges.requireBridge(onHost: host, in: s, t))
     }
 
     static func uuid(_ call: Call, _ vm: String) throws(XapiError) -> String {
@@ -40,7 +46,7 @@ enum Lifecycle {
     /// xapi's start: push the metadata, queue start and (unless paused) unpause on the VM's
     /// queue, wait for both, record where the VM runs, then refresh behind a barrier.
     static func start(_ call: Call, operation: String, on requested: String?, paused: Bool, force: Bool) async throws -> Value {
-        guard !call.api.bridges.all.isEmpty else { throw XapiError.notImplemented(call.message.wireName) }
+        try requireXenops(call)
         let t = call.tables
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {
@@ -159,7 +165,7 @@ enum Lifecycle {
     }
 
     static func resume(_ call: Call, operation: String, on requested: String?, paused: Bool, force: Bool) async throws -> Value {
-        guard !call.api.bridges.all.isEmpty else { throw XapiError.notImplemented(call.message.wireName) }
+        try requireXenops(call)
         let t = call.tables
         let vm = try call.string("vm")
         try await call.withVMOperation(vm, operation) {

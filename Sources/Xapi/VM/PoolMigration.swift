@@ -14,7 +14,7 @@ enum PoolMigration {
     static let poolMigrate: Handler = { call in
         let t = call.tables
         let (vm, host) = (try call.string("vm"), try call.string("host"))
-        guard !call.api.bridges.all.isEmpty else { throw XapiError.notImplemented(call.message.wireName) }
+        try Lifecycle.requireXenops(call)
         let bridges = call.api.bridges
         // message_forwarding.ml names both in its log line first: a wrong ref of either fails there.
         try call.database.read { s throws(XapiError) in
@@ -23,13 +23,10 @@ enum PoolMigration {
         }
         try await call.withVMOperation(vm, "pool_migrate") {
             let (uuid, source, destination, metadata) = try call.database.write { s throws(XapiError) in
-                _ = try s.row(t.host, host)
                 let from = try s.get(t.vm, vm, .residentOn).stringValue ?? nullRef
                 try Placement.reserve(vm, on: host, in: &s, t)
-                guard let source = bridges.bridge(onHost: from, in: s, t) else { throw XapiError.hostOffline(host: from) }
-                guard let destination = bridges.bridge(onHost: host, in: s, t) else { throw XapiError.hostOffline(host: host) }
-                return (try s.get(t.vm, vm, .uuid).stringValue ?? "", source, destination,
-                        try XenopsMetadata.build(vm: vm, in: s, tables: t))
+                return (try s.get(t.vm, vm, .uuid).stringValue ?? "", try bridges.requireBridge(onHost: from, in: s, t),
+                        try bridges.requireBridge(onHost: host, in: s, t), try XenopsMetadata.build(vm: vm, in: s, tables: t))
             }
             defer { try? call.database.write { s throws(XapiError) in try Placement.release(vm, in: &s, t) } }
             await destination.waitUntilRunning()

@@ -39,6 +39,12 @@ public final class HostBridges: Sendable {
         return nil
     }
 
+    /// As `bridge(onHost:in:_:)`, but `HOST_OFFLINE` when no xenopsd of this process runs there.
+    func requireBridge(onHost host: String, in s: DatabaseState, _ t: Tables) throws(XapiError) -> XenopsBridge {
+        guard let bridge = bridge(onHost: host, in: s, t) else { throw .hostOffline(host: host) }
+        return bridge
+    }
+
     /// `GET /diagnostics`: the first host's document at the top (as before there were several),
     /// and every host's under `hosts`, each with its uuid, its ref and its xenstore's socket.
     public func diagnostics(in database: Database, _ t: Tables) -> JSON {

@@ -1,4 +1,3 @@
-import Synchronization
 import Xenstore
 
 extension DomainBackend {
@@ -17,8 +16,10 @@ extension DomainBackend {
         moveTree(Self.vmPath(from), to: Self.vmPath(to))
         try? xs.write("\(Self.vmPath(to))/uuid", to)
         moveTree(Self.privatePath(from), to: Self.privatePath(to))
-        let moved = extras.withLock { $0.removeValue(forKey: from) }
-        if let moved { extras.withLock { $0[to] = moved } }
+        if let moved = extra(from) {
+            removeExtra(from)
+            updateExtra(to) { $0 = moved }
+        }
     }
 
     /// Copies a subtree node by node (xenstore has no move), then removes the original.

@@ -30,7 +30,7 @@ final class DomainBackend: Sendable {
     let clock: any ServerClock
     let logger: Logger
     let waiter: XenstoreWaiter
-    let extras = Mutex([String: VMExtra]())
+    private let extras = Mutex([String: VMExtra]())
 
     init(hypervisor: any Hypervisor, store: XenstoreDaemon, metadata: MetadataStore,
          configuration: XenopsConfiguration, clock: any ServerClock, logger: Logger) {

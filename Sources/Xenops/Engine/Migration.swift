@@ -179,8 +179,8 @@ extension Engine {
     /// dirtied meanwhile, until a round is small enough or the rounds run out; returns what is
     /// left for the final round. Instant when no bandwidth is configured.
     private func copyMemoryLive(_ vm: VMConfig, task: TaskHandle) async throws(XenopsError) -> Int64 {
-        let memory = (backend.domain(of: vm.id)?.totalMemoryKiB ?? vm.memoryStaticMax / 1024) * 1024
         guard configuration.migrationBandwidth != nil else { return 0 }
+        let memory = (backend.domain(of: vm.id)?.totalMemoryKiB ?? vm.memoryStaticMax / 1024) * 1024
         var round = memory
         var sent: Int64 = 0
         var rounds = 0
